@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// gentrain: data-parallel training of generative image models over MPI.
+///
+/// Module map (one concern per module):
+/// - `CMPI`, `CBLAS`, `CZlib`: system-library shims over Open MPI, OpenBLAS (+LAPACK) and zlib.
+/// - `TensorCore`: tensors, kernels, reverse-mode autodiff, layers, losses, optimizers.
+/// - `DataIO`: IDX datasets, PNG pictures.
+/// - `DistributedTraining` (at `Sources/Distributed`): the MPI communicator and data-parallel trainer.
+/// - `Models`: the course's models, one file each.
+/// - `gentrain` (at `Sources/Launcher`): the command-line tool.
+let package = Package(
+    name: "gentrain",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gentrain", targets: ["gentrain"]),
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "DataIO", dependencies: ["CZlib", "TensorCore"]),
+        .target(name: "DistributedTraining", dependencies: ["CMPI", "TensorCore"],
+                path: "Sources/Distributed"),
+        .target(name: "Models", dependencies: ["TensorCore"]),
+        .executableTarget(
+            name: "gentrain",
+            dependencies: [
+                "TensorCore", "DataIO", "Models", "DistributedTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Launcher"),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TensorCore", "CZlib"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,13 @@
+// OpenBLAS: CBLAS, thread control, and the LAPACK routines gentrain uses
+// (OpenBLAS ships LAPACK in the same library).
+#ifndef GENTRAIN_CBLAS_SHIM_H
+#define GENTRAIN_CBLAS_SHIM_H
+#include <cblas.h>
+
+// Symmetric eigendecomposition (double): jobz 'N' or 'V', uplo 'U' or 'L'.
+void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
+             double *w, double *work, const int *lwork, int *iwork, const int *liwork,
+             int *info);
+// Cholesky factorisation (double).
+void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+#endif

@@ -1,0 +1,274 @@
+// Convolution kernels: im2col + sgemm over chunks of images, and naive twins.
+//
+// Shape legend (NCHW, row-major): input [N, C, H, W]; weight [O, C, KH, KW];
+// output [N, O, HO, WO]; a chunk of `images` unfolds to columns
+// [C*KH*KW, images*HO*WO] (row (c, ki, kj), column (image, oh, ow)).
+// Backward kernels *add* into their gradient outputs.
+
+import CBLAS
+
+/// Floats of unfolded columns processed per chunk (bounds workspace memory).
+let convolutionWorkspaceBudget = 1 << 21
+
+/// Images per chunk so that the unfolded columns stay within the workspace budget.
+func imagesPerChunk(_ geometry: ConvolutionGeometry) -> Int {
+    let perImage = geometry.patchSize * geometry.outputPlane
+    return max(1, min(geometry.batch, convolutionWorkspaceBudget / max(perImage, 1)))
+}
+
+/// Output columns `[lower, upper)` whose input column `ow * stride - pad + offset` lies in `[0, size)`.
+@inline(__always)
+private func validRange(outputSize: Int, inputSize: Int, stride: Int, pad: Int, offset: Int) -> Range<Int> {
+    let shift = pad - offset
+    let lower = shift <= 0 ? 0 : (shift + stride - 1) / stride
+    let upperInput = inputSize - 1 + shift
+    let upper = upperInput < 0 ? 0 : min(outputSize, upperInput / stride + 1)
+    return lower..<max(lower, upper)
+}
+
+/// Unfolds `images` images starting at `input` into `columns` [C*KH*KW, images*HO*WO].
+func im2col(_ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvolutionGeometry, images: Int) {
+    let width = images * g.outputPlane
+    for channel in 0..<g.inputChannels {
+        for ki in 0..<g.kernelHeight {
+            for kj in 0..<g.kernelWidth {
+                let row = columns + ((channel * g.kernelHeight + ki) * g.kernelWidth + kj) * width
+                let valid = validRange(outputSize: g.outputWidth, inputSize: g.inputWidth, stride: g.stride, pad: g.padLeft, offset: kj)
+                for image in 0..<images {
+                    let plane = input + (image * g.inputChannels + channel) * g.inputPlane
+                    for oh in 0..<g.outputHeight {
+                        let destination = row + image * g.outputPlane + oh * g.outputWidth
+                        let ih = oh * g.stride - g.padTop + ki
+                        if ih < 0 || ih >= g.inputHeight {
+                            destination.update(repeating: 0, count: g.outputWidth)
+                            continue
+                        }
+                        let source = plane + ih * g.inputWidth - g.padLeft + kj
+                        for ow in 0..<valid.lowerBound { destination[ow] = 0 }
+                        if g.stride == 1 {
+                            (destination + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
+                        } else {
+                            for ow in valid { destination[ow] = source[ow * g.stride] }
+                        }
+                        for ow in valid.upperBound..<g.outputWidth { destination[ow] = 0 }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Folds `columns` [C*KH*KW, images*HO*WO] back, *adding* into `images` images at `input` (the adjoint of im2col).
+func col2im(_ input: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvolutionGeometry, images: Int) {
+    let width = images * g.outputPlane
+    for channel in 0..<g.inputChannels {
+        for ki in 0..<g.kernelHeight {
+            for kj in 0..<g.kernelWidth {
+                let row = columns + ((channel * g.kernelHeight + ki) * g.kernelWidth + kj) * width
+                let valid = validRange(outputSize: g.outputWidth, inputSize: g.inputWidth, stride: g.stride, pad: g.padLeft, offset: kj)
+                for image in 0..<images {
+                    let plane = input + (image * g.inputChannels + channel) * g.inputPlane
+                    for oh in 0..<g.outputHeight {
+                        let ih = oh * g.stride - g.padTop + ki
+                        if ih < 0 || ih >= g.inputHeight { continue }
+                        let source = row + image * g.outputPlane + oh * g.outputWidth
+                        let destination = plane + ih * g.inputWidth - g.padLeft + kj
+                        if g.stride == 1 {
+                            for ow in valid { destination[ow] += source[ow] }
+                        } else {
+                            for ow in valid { destination[ow * g.stride] += source[ow] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies `images` images of [channels, plane] at `batched` into `matrix` [channels, images*plane].
+func gatherChannels(_ matrix: UnsafeMutablePointer<Float>, _ batched: UnsafePointer<Float>, channels: Int, plane: Int, images: Int) {
+    for image in 0..<images {
+        for channel in 0..<channels {
+            (matrix + channel * images * plane + image * plane).update(from: batched + (image * channels + channel) * plane, count: plane)
+        }
+    }
+}
+
+/// Writes (or adds, when `accumulate`) `matrix` [channels, images*plane] into `images` images of [channels, plane],
+/// plus `bias[channel]` when given.
+func scatterChannels(_ batched: UnsafeMutablePointer<Float>, _ matrix: UnsafePointer<Float>, channels: Int, plane: Int,
+                     images: Int, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    for image in 0..<images {
+        for channel in 0..<channels {
+            let source = matrix + channel * images * plane + image * plane
+            let destination = batched + (image * channels + channel) * plane
+            let offset = bias?[channel] ?? 0
+            if accumulate {
+                for index in 0..<plane { destination[index] += source[index] + offset }
+            } else {
+                for index in 0..<plane { destination[index] = source[index] + offset }
+            }
+        }
+    }
+}
+
+/// Adds to `biasGradient[o]` the sum of `gradient` [N, O, plane] over images and positions.
+func accumulateBiasGradient(_ biasGradient: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>, batch: Int, channels: Int, plane: Int) {
+    for image in 0..<batch {
+        for channel in 0..<channels {
+            let source = gradient + (image * channels + channel) * plane
+            var total: Float = 0
+            for index in 0..<plane { total += source[index] }
+            biasGradient[channel] += total
+        }
+    }
+}
+
+/// `output = conv(input, weight) + bias`. output [N, O, HO, WO] is overwritten.
+public func convolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry) {
+    let chunk = imagesPerChunk(g)
+    let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * chunk * g.outputPlane)
+    let product = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * chunk * g.outputPlane)
+    defer { columns.deallocate(); product.deallocate() }
+    for first in stride(from: 0, to: g.batch, by: chunk) {
+        let images = min(chunk, g.batch - first)
+        im2col(columns, input + first * g.inputChannels * g.inputPlane, g, images: images)
+        matmulKernel(product, weight, columns, m: g.outputChannels, n: images * g.outputPlane, k: g.patchSize)
+        scatterChannels(output + first * g.outputChannels * g.outputPlane, product, channels: g.outputChannels,
+                        plane: g.outputPlane, images: images, bias: bias, accumulate: false)
+    }
+}
+
+/// Adds the gradients of a convolution: `inputGradient += conv^T(outputGradient)`,
+/// `weightGradient += outputGradient x unfold(input)^T`, `biasGradient += sum(outputGradient)`. Nil outputs are skipped.
+public func convolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
+                                biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>,
+                                input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry) {
+    let chunk = imagesPerChunk(g)
+    let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * chunk * g.outputPlane)
+    let gathered = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * chunk * g.outputPlane)
+    defer { columns.deallocate(); gathered.deallocate() }
+    for first in stride(from: 0, to: g.batch, by: chunk) {
+        let images = min(chunk, g.batch - first)
+        let width = images * g.outputPlane
+        gatherChannels(gathered, outputGradient + first * g.outputChannels * g.outputPlane,
+                       channels: g.outputChannels, plane: g.outputPlane, images: images)
+        if let weightGradient {
+            im2col(columns, input + first * g.inputChannels * g.inputPlane, g, images: images)
+            matmulKernel(weightGradient, gathered, columns, m: g.outputChannels, n: g.patchSize, k: width,
+                         transposeB: true, accumulate: true)
+        }
+        if let inputGradient {
+            matmulKernel(columns, weight, gathered, m: g.patchSize, n: width, k: g.outputChannels, transposeA: true)
+            col2im(inputGradient + first * g.inputChannels * g.inputPlane, columns, g, images: images)
+        }
+    }
+    if let biasGradient {
+        accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.outputChannels, plane: g.outputPlane)
+    }
+}
+
+/// Transposed convolution: `output = conv^T(input) + bias`, where `g` is the convolution whose input gradient
+/// this is (its input is this op's output [N, C, H, W]; its output is this op's input [N, O, HO, WO];
+/// weight [O, C, KH, KW]). output is overwritten.
+public func transposedConvolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                         geometry g: ConvolutionGeometry) {
+    let outputCount = g.batch * g.inputChannels * g.inputPlane
+    output.update(repeating: 0, count: outputCount)
+    convolutionBackward(inputGradient: output, weightGradient: nil, biasGradient: nil, outputGradient: input,
+                        input: output, weight: weight, geometry: g)
+    if let bias {
+        for image in 0..<g.batch {
+            for channel in 0..<g.inputChannels {
+                let plane = output + (image * g.inputChannels + channel) * g.inputPlane
+                for index in 0..<g.inputPlane { plane[index] += bias[channel] }
+            }
+        }
+    }
+}
+
+/// Adds the gradients of a transposed convolution (geometry as in `transposedConvolutionForward`):
+/// `inputGradient += conv(outputGradient)`, `weightGradient += input x unfold(outputGradient)^T`.
+public func transposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
+                                          biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>,
+                                          input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry) {
+    let chunk = imagesPerChunk(g)
+    let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * chunk * g.outputPlane)
+    let matrix = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * chunk * g.outputPlane)
+    defer { columns.deallocate(); matrix.deallocate() }
+    for first in stride(from: 0, to: g.batch, by: chunk) {
+        let images = min(chunk, g.batch - first)
+        let width = images * g.outputPlane
+        im2col(columns, outputGradient + first * g.inputChannels * g.inputPlane, g, images: images)
+        if let inputGradient {
+            matmulKernel(matrix, weight, columns, m: g.outputChannels, n: width, k: g.patchSize)
+            scatterChannels(inputGradient + first * g.outputChannels * g.outputPlane, matrix, channels: g.outputChannels,
+                            plane: g.outputPlane, images: images, bias: nil, accumulate: true)
+        }
+        if let weightGradient {
+            gatherChannels(matrix, input + first * g.outputChannels * g.outputPlane, channels: g.outputChannels,
+                           plane: g.outputPlane, images: images)
+            matmulKernel(weightGradient, matrix, columns, m: g.outputChannels, n: g.patchSize, k: width,
+                         transposeB: true, accumulate: true)
+        }
+    }
+    if let biasGradient {
+        accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.inputChannels, plane: g.inputPlane)
+    }
+}
+
+// MARK: - Naive twins (direct loops, Double accumulation), for tests
+
+/// Direct convolution: `output[n, o, y, x] = bias[o] + sum input[n, c, y*s-pt+i, x*s-pl+j] * weight[o, c, i, j]`.
+public func convolutionForwardNaive(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                    bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry) {
+    for n in 0..<g.batch {
+        for o in 0..<g.outputChannels {
+            for y in 0..<g.outputHeight {
+                for x in 0..<g.outputWidth {
+                    var total = Double(bias?[o] ?? 0)
+                    for c in 0..<g.inputChannels {
+                        for i in 0..<g.kernelHeight {
+                            for j in 0..<g.kernelWidth {
+                                let row = y * g.stride - g.padTop + i, column = x * g.stride - g.padLeft + j
+                                guard row >= 0, row < g.inputHeight, column >= 0, column < g.inputWidth else { continue }
+                                let value = input[((n * g.inputChannels + c) * g.inputHeight + row) * g.inputWidth + column]
+                                total += Double(value) * Double(weight[((o * g.inputChannels + c) * g.kernelHeight + i) * g.kernelWidth + j])
+                            }
+                        }
+                    }
+                    output[((n * g.outputChannels + o) * g.outputHeight + y) * g.outputWidth + x] = Float(total)
+                }
+            }
+        }
+    }
+}
+
+/// Direct adjoint of the convolution in its input and weight: adds into `inputGradient` and `weightGradient`.
+public func convolutionBackwardNaive(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
+                                     outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                     weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry) {
+    for n in 0..<g.batch {
+        for o in 0..<g.outputChannels {
+            for y in 0..<g.outputHeight {
+                for x in 0..<g.outputWidth {
+                    let upstream = outputGradient[((n * g.outputChannels + o) * g.outputHeight + y) * g.outputWidth + x]
+                    for c in 0..<g.inputChannels {
+                        for i in 0..<g.kernelHeight {
+                            for j in 0..<g.kernelWidth {
+                                let row = y * g.stride - g.padTop + i, column = x * g.stride - g.padLeft + j
+                                guard row >= 0, row < g.inputHeight, column >= 0, column < g.inputWidth else { continue }
+                                let inputIndex = ((n * g.inputChannels + c) * g.inputHeight + row) * g.inputWidth + column
+                                let weightIndex = ((o * g.inputChannels + c) * g.kernelHeight + i) * g.kernelWidth + j
+                                inputGradient?[inputIndex] += upstream * weight[weightIndex]
+                                weightGradient?[weightIndex] += upstream * input[inputIndex]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

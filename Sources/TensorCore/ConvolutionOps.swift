@@ -1,0 +1,69 @@
+// Differentiable 2-D convolution and transposed convolution (NCHW).
+// Shape legend: x [N, C, H, W]; conv weight [O, C, K, K]; transposed-conv
+// weight [C, O, K, K] (input channels first, as the adjoint of a convolution
+// from O to C channels); bias [O].
+
+/// Keras `Conv2D`: `y = conv(x, weight) + bias` with `stride` and `same`/`valid` padding.
+///
+/// Pullback: the input gradient is the transposed convolution of dy; the weight gradient is
+/// `dy x unfold(x)^T`; the bias gradient sums dy over images and positions.
+public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Padding = .valid) -> Variable {
+    guard x.shape.count == 4, weight.shape.count == 4, weight.shape[1] == x.shape[1], weight.shape[2] == weight.shape[3] else {
+        fatalError("conv2d: input \(x.shape) and weight \(weight.shape) (expected [O, \(x.shape.count == 4 ? x.shape[1] : -1), K, K])")
+    }
+    let g = ConvolutionGeometry.convolution(batch: x.shape[0], inputChannels: x.shape[1], height: x.shape[2], width: x.shape[3],
+                                            outputChannels: weight.shape[0], kernelSize: weight.shape[2], stride: stride,
+                                            padding: padding)
+    let output = Tensor(uninitialized: [g.batch, g.outputChannels, g.outputHeight, g.outputWidth])
+    convolutionForward(output: output.sharedWritePointer, input: x.value.readPointer, weight: weight.value.readPointer,
+                       bias: bias?.value.readPointer, geometry: g)
+    FlopCounter.add(g.forwardOperations)
+    let inputs = [x, weight] + (bias.map { [$0] } ?? [])
+    return Variable.record(output, inputs: inputs) { gradient in
+        withGradientPointers(x, weight, bias) { inputGradient, weightGradient, biasGradient in
+            convolutionBackward(inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
+                                outputGradient: gradient.readPointer, input: x.value.readPointer,
+                                weight: weight.value.readPointer, geometry: g)
+        }
+        FlopCounter.add(g.forwardOperations * Double((x.requiresGradient ? 1 : 0) + (weight.requiresGradient ? 1 : 0)))
+    }
+}
+
+/// Keras `Conv2DTranspose`: the adjoint of a strided convolution, plus bias. With `same` padding the output is
+/// `in * stride`; with `valid`, `in * stride + max(kernel - stride, 0)`.
+///
+/// Pullback: the input gradient is the convolution of dy; the weight gradient is `x x unfold(dy)^T`.
+public func conv2dTranspose(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Padding = .valid) -> Variable {
+    guard x.shape.count == 4, weight.shape.count == 4, weight.shape[0] == x.shape[1], weight.shape[2] == weight.shape[3] else {
+        fatalError("conv2dTranspose: input \(x.shape) and weight \(weight.shape) (expected [\(x.shape.count == 4 ? x.shape[1] : -1), O, K, K])")
+    }
+    let g = ConvolutionGeometry.transposed(batch: x.shape[0], inputChannels: x.shape[1], height: x.shape[2], width: x.shape[3],
+                                           outputChannels: weight.shape[1], kernelSize: weight.shape[2], stride: stride,
+                                           padding: padding)
+    let output = Tensor(uninitialized: [g.batch, g.inputChannels, g.inputHeight, g.inputWidth])
+    transposedConvolutionForward(output: output.sharedWritePointer, input: x.value.readPointer,
+                                 weight: weight.value.readPointer, bias: bias?.value.readPointer, geometry: g)
+    FlopCounter.add(g.forwardOperations)
+    let inputs = [x, weight] + (bias.map { [$0] } ?? [])
+    return Variable.record(output, inputs: inputs) { gradient in
+        withGradientPointers(x, weight, bias) { inputGradient, weightGradient, biasGradient in
+            transposedConvolutionBackward(inputGradient: inputGradient, weightGradient: weightGradient,
+                                          biasGradient: biasGradient, outputGradient: gradient.readPointer,
+                                          input: x.value.readPointer, weight: weight.value.readPointer, geometry: g)
+        }
+        FlopCounter.add(g.forwardOperations * Double((x.requiresGradient ? 1 : 0) + (weight.requiresGradient ? 1 : 0)))
+    }
+}
+
+/// Calls `body` with the gradient buffers of the variables that need one (nil for the others).
+func withGradientPointers(_ first: Variable, _ second: Variable, _ third: Variable?,
+                          _ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
+    func with(_ variable: Variable?, _ next: (UnsafeMutablePointer<Float>?) -> Void) {
+        if let variable, variable.requiresGradient {
+            variable.accumulateGradient { next($0) }
+        } else {
+            next(nil)
+        }
+    }
+    with(first) { a in with(second) { b in with(third) { c in body(a, b, c) } } }
+}

@@ -1,0 +1,185 @@
+// Layers with Keras defaults (Glorot-uniform kernels, zero biases), so the
+// course's architectures read as in Keras. Parameters are registered in a
+// group at construction; that order is the flat-buffer order.
+// Shape legend: images [N, C, H, W]; vectors [N, F].
+
+/// Activation functions a layer can apply to its output (Keras' `activation=`).
+public enum Activation: Sendable, Equatable {
+    case linear, relu, sigmoid, tanh, silu, softplus, softmax
+    case leakyRelu(Float)
+
+    /// Applies the activation.
+    public func callAsFunction(_ x: Variable) -> Variable {
+        switch self {
+        case .linear: return x
+        case .relu: return TensorCore.relu(x)
+        case .sigmoid: return TensorCore.sigmoid(x)
+        case .tanh: return TensorCore.tanh(x)
+        case .silu: return TensorCore.silu(x)
+        case .softplus: return TensorCore.softplus(x)
+        case .softmax: return TensorCore.softmax(x)
+        case .leakyRelu(let slope): return TensorCore.leakyRelu(x, slope: slope)
+        }
+    }
+}
+
+/// Keras `Dense`: `activation(x kernel + bias)`, kernel [in, out].
+public final class Dense {
+    public let kernel: Parameter
+    public let bias: Parameter?
+    public let activation: Activation
+
+    public init(_ group: ParameterGroup, name: String, inputSize: Int, outputSize: Int,
+                activation: Activation = .linear, useBias: Bool = true) {
+        kernel = group.register("\(name).kernel", initial: glorotUniform([inputSize, outputSize], fanIn: inputSize,
+                                                                         fanOut: outputSize, generator: &group.initializer))
+        bias = useBias ? group.register("\(name).bias", initial: Tensor(zeros: [outputSize])) : nil
+        self.activation = activation
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        var y = matmul(x, kernel.variable)
+        if let bias { y = y + bias.variable }
+        return activation(y)
+    }
+}
+
+/// Keras `Conv2D` (square kernel): `activation(conv(x) + bias)`, kernel [O, C, K, K].
+public final class Conv2D {
+    public let kernel: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Padding
+    public let activation: Activation
+
+    public init(_ group: ParameterGroup, name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int,
+                stride: Int = 1, padding: Padding = .valid, activation: Activation = .linear, useBias: Bool = true) {
+        let receptive = kernelSize * kernelSize
+        kernel = group.register("\(name).kernel", initial: glorotUniform(
+            [outputChannels, inputChannels, kernelSize, kernelSize], fanIn: inputChannels * receptive,
+            fanOut: outputChannels * receptive, generator: &group.initializer))
+        bias = useBias ? group.register("\(name).bias", initial: Tensor(zeros: [outputChannels])) : nil
+        self.stride = stride
+        self.padding = padding
+        self.activation = activation
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        activation(conv2d(x, weight: kernel.variable, bias: bias?.variable, stride: stride, padding: padding))
+    }
+}
+
+/// Keras `Conv2DTranspose` (square kernel): `activation(conv^T(x) + bias)`, kernel [C, O, K, K].
+public final class Conv2DTranspose {
+    public let kernel: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Padding
+    public let activation: Activation
+
+    public init(_ group: ParameterGroup, name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int,
+                stride: Int = 1, padding: Padding = .valid, activation: Activation = .linear, useBias: Bool = true) {
+        let receptive = kernelSize * kernelSize
+        kernel = group.register("\(name).kernel", initial: glorotUniform(
+            [inputChannels, outputChannels, kernelSize, kernelSize], fanIn: outputChannels * receptive,
+            fanOut: inputChannels * receptive, generator: &group.initializer))
+        bias = useBias ? group.register("\(name).bias", initial: Tensor(zeros: [outputChannels])) : nil
+        self.stride = stride
+        self.padding = padding
+        self.activation = activation
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        activation(conv2dTranspose(x, weight: kernel.variable, bias: bias?.variable, stride: stride, padding: padding))
+    }
+}
+
+/// Keras `BatchNormalization` over channels (axis 1), momentum 0.99, epsilon 1e-3.
+public final class BatchNormalization {
+    public let gamma: Parameter
+    public let beta: Parameter
+    public let runningMean: Parameter
+    public let runningVariance: Parameter
+    public let momentum: Float
+    public let epsilon: Float
+
+    public init(_ group: ParameterGroup, name: String, channels: Int, momentum: Float = 0.99, epsilon: Float = 1e-3) {
+        gamma = group.register("\(name).gamma", initial: Tensor(repeating: 1, shape: [channels]))
+        beta = group.register("\(name).beta", initial: Tensor(zeros: [channels]))
+        runningMean = group.registerState("\(name).moving_mean", initial: Tensor(zeros: [channels]))
+        runningVariance = group.registerState("\(name).moving_variance", initial: Tensor(repeating: 1, shape: [channels]))
+        self.momentum = momentum
+        self.epsilon = epsilon
+    }
+
+    public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
+        batchNorm(x, gamma: gamma.variable, beta: beta.variable, runningMean: runningMean.value,
+                  runningVariance: runningVariance.value, training: context.training, momentum: momentum, epsilon: epsilon)
+    }
+}
+
+/// Keras `GroupNormalization`: `groups` groups over channels, epsilon 1e-3.
+public final class GroupNormalization {
+    public let gamma: Parameter
+    public let beta: Parameter
+    public let groups: Int
+    public let epsilon: Float
+
+    public init(_ group: ParameterGroup, name: String, channels: Int, groups: Int, epsilon: Float = 1e-3) {
+        gamma = group.register("\(name).gamma", initial: Tensor(repeating: 1, shape: [channels]))
+        beta = group.register("\(name).beta", initial: Tensor(zeros: [channels]))
+        self.groups = groups
+        self.epsilon = epsilon
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        groupNorm(x, gamma: gamma.variable, beta: beta.variable, groups: groups, epsilon: epsilon)
+    }
+}
+
+/// Keras `Dropout`; each layer draws its masks from its own stream of the counter-based generator.
+public final class Dropout {
+    public let rate: Float
+    public let stream: UInt32
+
+    public init(rate: Float, stream: UInt32) {
+        self.rate = rate
+        self.stream = stream
+    }
+
+    public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
+        dropout(x, rate: rate, stream: stream, context: context)
+    }
+}
+
+/// SAGAN self-attention over the positions of a feature map:
+/// `q, k = conv1x1(x) to C/8`, `v = conv1x1(x) to C/2`, `a = softmax(q^T k)` over keys,
+/// `o = conv1x1(v a^T) to C`, output `x + gamma * o` with gamma starting at 0.
+public final class SelfAttention {
+    public let query: Conv2D
+    public let key: Conv2D
+    public let value: Conv2D
+    public let output: Conv2D
+    public let gamma: Parameter
+
+    public init(_ group: ParameterGroup, name: String, channels: Int) {
+        let reduced = max(channels / 8, 1), half = max(channels / 2, 1)
+        query = Conv2D(group, name: "\(name).query", inputChannels: channels, outputChannels: reduced, kernelSize: 1)
+        key = Conv2D(group, name: "\(name).key", inputChannels: channels, outputChannels: reduced, kernelSize: 1)
+        value = Conv2D(group, name: "\(name).value", inputChannels: channels, outputChannels: half, kernelSize: 1)
+        output = Conv2D(group, name: "\(name).output", inputChannels: half, outputChannels: channels, kernelSize: 1)
+        gamma = group.register("\(name).gamma", initial: Tensor(zeros: [1]))
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
+        let positions = height * width
+        let q = reshape(query(x), [batch, -1, positions])            // [N, C/8, P]
+        let k = reshape(key(x), [batch, -1, positions])              // [N, C/8, P]
+        let v = reshape(value(x), [batch, -1, positions])            // [N, C/2, P]
+        let attention = softmax(matmul(q, k, transposeA: true))      // [N, P(query), P(key)]
+        let attended = matmul(v, attention, transposeB: true)        // [N, C/2, P(query)]
+        let o = output(reshape(attended, [batch, -1, height, width]))
+        return x + gamma.variable * o
+    }
+}

@@ -1,0 +1,96 @@
+// Optimizers over a group's flat buffers: one loop over all parameters.
+// State layout (checkpointed as one buffer): Adam [m (count), v (count)];
+// SGD [velocity (count)] (empty without momentum).
+
+import Foundation
+
+/// An update rule over one parameter group's flat value and gradient buffers.
+public protocol Optimizer: AnyObject {
+    /// Applies one update from the group's current gradients.
+    func step(_ group: ParameterGroup)
+    /// Steps taken so far.
+    var iterations: Int { get set }
+    /// The optimizer's state as one flat buffer (see the layout note of each optimizer).
+    var state: [Float] { get set }
+}
+
+/// Adam as Keras implements it (defaults: learning rate 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7):
+/// `m += (g - m)(1 - b1)`, `v += (g^2 - v)(1 - b2)`, `p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`.
+/// State: `[m..., v...]`.
+public final class Adam: Optimizer {
+    public var learningRate: Float
+    public let beta1: Float
+    public let beta2: Float
+    public let epsilon: Float
+    public var iterations = 0
+    private var moments: [Float] = []
+
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+    }
+
+    public var state: [Float] {
+        get { moments }
+        set { moments = newValue }
+    }
+
+    public func step(_ group: ParameterGroup) {
+        let count = group.parameterCount
+        if moments.count != 2 * count { moments = [Float](repeating: 0, count: 2 * count) }
+        iterations += 1
+        let t = Double(iterations)
+        let alpha = Float(Double(learningRate) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
+        let (oneMinusBeta1, oneMinusBeta2, epsilon) = (1 - beta1, 1 - beta2, epsilon)
+        let values = group.values.pointer, gradients = group.gradients.pointer
+        moments.withUnsafeMutableBufferPointer { buffer in
+            let m = buffer.baseAddress!, v = buffer.baseAddress! + count
+            for index in 0..<count {
+                let g = gradients[index]
+                m[index] += (g - m[index]) * oneMinusBeta1
+                v[index] += (g * g - v[index]) * oneMinusBeta2
+                values[index] -= alpha * m[index] / (v[index].squareRoot() + epsilon)
+            }
+        }
+    }
+}
+
+/// Stochastic gradient descent with optional (Nesterov) momentum, as Keras: `v = momentum v - lr g`,
+/// `p += v` (Nesterov: `p += momentum v - lr g`). State: `[velocity...]`.
+public final class SGD: Optimizer {
+    public var learningRate: Float
+    public let momentum: Float
+    public let nesterov: Bool
+    public var iterations = 0
+    private var velocity: [Float] = []
+
+    public init(learningRate: Float = 0.01, momentum: Float = 0, nesterov: Bool = false) {
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.nesterov = nesterov
+    }
+
+    public var state: [Float] {
+        get { velocity }
+        set { velocity = newValue }
+    }
+
+    public func step(_ group: ParameterGroup) {
+        let count = group.parameterCount
+        iterations += 1
+        let values = group.values.pointer, gradients = group.gradients.pointer
+        if momentum == 0 {
+            for index in 0..<count { values[index] -= learningRate * gradients[index] }
+            return
+        }
+        if velocity.count != count { velocity = [Float](repeating: 0, count: count) }
+        velocity.withUnsafeMutableBufferPointer { v in
+            for index in 0..<count {
+                v[index] = momentum * v[index] - learningRate * gradients[index]
+                values[index] += nesterov ? momentum * v[index] - learningRate * gradients[index] : v[index]
+            }
+        }
+    }
+}

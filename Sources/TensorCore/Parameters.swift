@@ -1,0 +1,109 @@
+// Flat parameter storage. A parameter group (one model, or one part that steps
+// separately, like a GAN's generator) keeps all its parameters in one buffer,
+// all their gradients in another, and non-trained state (batch-norm running
+// statistics) in a third. The order is registration order, which is the order
+// layers are constructed: it is the checkpoint layout and the all-reduce order.
+
+/// One named tensor inside a flat buffer.
+public struct ParameterEntry: Sendable, Equatable {
+    /// Dotted name, e.g. `encoder.conv1.kernel`.
+    public let name: String
+    public let shape: [Int]
+    /// Position of the first value in the flat buffer.
+    public let offset: Int
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// The flat buffers of one parameter group.
+public final class ParameterGroup {
+    /// The group's name (`model`, `generator`, `discriminator`).
+    public let name: String
+    /// Trained parameters in registration order.
+    public private(set) var entries: [ParameterEntry] = []
+    /// Non-trained state (running statistics) in registration order.
+    public private(set) var stateEntries: [ParameterEntry] = []
+    /// All parameter values, `entries` back to back.
+    public private(set) var values = TensorStorage(count: 0)
+    /// All gradients, laid out as `values`.
+    public private(set) var gradients = TensorStorage(count: 0)
+    /// All state values, `stateEntries` back to back.
+    public private(set) var state = TensorStorage(count: 0)
+    /// When false, parameters enter the graph as constants (a frozen discriminator).
+    public var isTrainable = true
+    /// Generator for initial values, seeded by the model's seed.
+    public var initializer: SeededGenerator
+
+    public init(name: String, seed: UInt64) {
+        self.name = name
+        initializer = SeededGenerator(seed: seed)
+    }
+
+    /// Number of trained values.
+    public var parameterCount: Int { values.count }
+
+    /// Appends a parameter with `initial` values and returns its handle.
+    public func register(_ name: String, initial: Tensor) -> Parameter {
+        let entry = ParameterEntry(name: name, shape: initial.shape, offset: values.count)
+        values = Self.grow(values, appending: initial)
+        gradients = Self.grow(gradients, appending: Tensor(zeros: initial.shape))
+        entries.append(entry)
+        return Parameter(group: self, entry: entry, isState: false)
+    }
+
+    /// Appends a state tensor (not trained) and returns its handle.
+    public func registerState(_ name: String, initial: Tensor) -> Parameter {
+        let entry = ParameterEntry(name: name, shape: initial.shape, offset: state.count)
+        state = Self.grow(state, appending: initial)
+        stateEntries.append(entry)
+        return Parameter(group: self, entry: entry, isState: true)
+    }
+
+    private static func grow(_ storage: TensorStorage, appending tensor: Tensor) -> TensorStorage {
+        let grown = TensorStorage(count: storage.count + tensor.count, zeroed: false)
+        grown.pointer.update(from: storage.pointer, count: storage.count)
+        (grown.pointer + storage.count).update(from: tensor.readPointer, count: tensor.count)
+        return grown
+    }
+
+    /// Sets every gradient to zero.
+    public func zeroGradients() { gradients.pointer.update(repeating: 0, count: gradients.count) }
+
+    /// The flat values as an array (for checkpoints and tests).
+    public var flatValues: [Float] { Array(UnsafeBufferPointer(start: values.pointer, count: values.count)) }
+    /// The flat gradients as an array.
+    public var flatGradients: [Float] { Array(UnsafeBufferPointer(start: gradients.pointer, count: gradients.count)) }
+
+    /// Replaces all values (a checkpoint, or rank 0's broadcast).
+    public func setFlatValues(_ newValues: [Float]) {
+        guard newValues.count == values.count else { fatalError("\(name): \(newValues.count) values for \(values.count) parameters") }
+        newValues.withUnsafeBufferPointer { values.pointer.update(from: $0.baseAddress!, count: $0.count) }
+    }
+}
+
+/// A handle to one parameter (or state tensor) of a group.
+public struct Parameter {
+    public let group: ParameterGroup
+    public let entry: ParameterEntry
+    let isState: Bool
+
+    /// The current value, viewing the flat buffer (no copy).
+    public var value: Tensor {
+        Tensor(viewing: isState ? group.state : group.values, offset: entry.offset, shape: entry.shape)
+    }
+
+    /// The accumulated gradient, viewing the flat gradient buffer.
+    public var gradient: Tensor { Tensor(viewing: group.gradients, offset: entry.offset, shape: entry.shape) }
+
+    /// The parameter as a graph leaf: its gradient accumulates straight into the flat gradient buffer,
+    /// or a constant when the group is frozen.
+    public var variable: Variable {
+        if isState || !group.isTrainable { return Variable(value) }
+        return Variable(value: value, accumulatingInto: gradient)
+    }
+}
+
+/// Keras' Glorot-uniform initializer: U(-l, l) with `l = sqrt(6 / (fanIn + fanOut))`.
+public func glorotUniform(_ shape: [Int], fanIn: Int, fanOut: Int, generator: inout SeededGenerator) -> Tensor {
+    let limit = (6 / Float(fanIn + fanOut)).squareRoot()
+    return generator.uniformTensor(shape, low: -limit, high: limit)
+}

@@ -1,0 +1,134 @@
+import Testing
+@testable import TensorCore
+
+@Suite(.serialized) struct ConvolutionTests {
+    struct Case: Sendable, CustomStringConvertible {
+        let batch, channels, size, outputs, kernel, stride: Int
+        let padding: Padding
+        var description: String { "\(batch)x\(channels)x\(size) k\(kernel) s\(stride) \(padding) -> \(outputs)" }
+    }
+
+    static let cases: [Case] = [
+        Case(batch: 2, channels: 3, size: 7, outputs: 4, kernel: 3, stride: 1, padding: .same),
+        Case(batch: 2, channels: 2, size: 8, outputs: 3, kernel: 3, stride: 2, padding: .same),
+        Case(batch: 3, channels: 2, size: 7, outputs: 2, kernel: 3, stride: 2, padding: .same),
+        Case(batch: 1, channels: 3, size: 6, outputs: 2, kernel: 4, stride: 2, padding: .same),
+        Case(batch: 2, channels: 2, size: 7, outputs: 3, kernel: 3, stride: 2, padding: .valid),
+        Case(batch: 2, channels: 4, size: 5, outputs: 3, kernel: 1, stride: 1, padding: .valid),
+    ]
+
+    @Test func kerasOutputSizes() {
+        let same = ConvolutionGeometry.convolution(batch: 1, inputChannels: 1, height: 28, width: 28, outputChannels: 1,
+                                                   kernelSize: 3, stride: 2, padding: .same)
+        #expect((same.outputHeight, same.padTop) == (14, 0))
+        let seven = ConvolutionGeometry.convolution(batch: 1, inputChannels: 1, height: 7, width: 7, outputChannels: 1,
+                                                    kernelSize: 3, stride: 2, padding: .same)
+        #expect((seven.outputHeight, seven.padTop) == (4, 1))
+        let valid = ConvolutionGeometry.convolution(batch: 1, inputChannels: 1, height: 28, width: 28, outputChannels: 1,
+                                                    kernelSize: 3, stride: 2, padding: .valid)
+        #expect(valid.outputHeight == 13)
+        let up3 = ConvolutionGeometry.transposed(batch: 1, inputChannels: 1, height: 7, width: 7, outputChannels: 1,
+                                                 kernelSize: 3, stride: 2, padding: .same)
+        #expect((up3.inputHeight, up3.padTop) == (14, 0))
+        let up4 = ConvolutionGeometry.transposed(batch: 1, inputChannels: 1, height: 7, width: 7, outputChannels: 1,
+                                                 kernelSize: 4, stride: 2, padding: .same)
+        #expect((up4.inputHeight, up4.padTop) == (14, 1))
+        let upValid = ConvolutionGeometry.transposed(batch: 1, inputChannels: 1, height: 7, width: 7, outputChannels: 1,
+                                                     kernelSize: 3, stride: 2, padding: .valid)
+        #expect(upValid.inputHeight == 15)
+    }
+
+    @Test(arguments: cases)
+    func fastKernelsMatchNaive(_ c: Case) {
+        let g = ConvolutionGeometry.convolution(batch: c.batch, inputChannels: c.channels, height: c.size, width: c.size,
+                                                outputChannels: c.outputs, kernelSize: c.kernel, stride: c.stride, padding: c.padding)
+        let input = randomTensor([g.batch, g.inputChannels, g.inputHeight, g.inputWidth], seed: 1)
+        let weight = randomTensor([g.outputChannels, g.inputChannels, g.kernelHeight, g.kernelWidth], seed: 2)
+        let bias = randomTensor([g.outputChannels], seed: 3)
+        let outputShape = [g.batch, g.outputChannels, g.outputHeight, g.outputWidth]
+        let fast = Tensor(zeros: outputShape), naive = Tensor(zeros: outputShape)
+        convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer,
+                           bias: bias.readPointer, geometry: g)
+        convolutionForwardNaive(output: naive.sharedWritePointer, input: input.readPointer, weight: weight.readPointer,
+                                bias: bias.readPointer, geometry: g)
+        #expect(maxDifference(fast, naive) < 1e-5)
+
+        let upstream = randomTensor(outputShape, seed: 4)
+        let fastInput = Tensor(repeating: 0.25, shape: input.shape), naiveInput = Tensor(repeating: 0.25, shape: input.shape)
+        let fastWeight = Tensor(repeating: 0.5, shape: weight.shape), naiveWeight = Tensor(repeating: 0.5, shape: weight.shape)
+        let fastBias = Tensor(zeros: bias.shape)
+        convolutionBackward(inputGradient: fastInput.sharedWritePointer, weightGradient: fastWeight.sharedWritePointer,
+                            biasGradient: fastBias.sharedWritePointer, outputGradient: upstream.readPointer,
+                            input: input.readPointer, weight: weight.readPointer, geometry: g)
+        convolutionBackwardNaive(inputGradient: naiveInput.sharedWritePointer, weightGradient: naiveWeight.sharedWritePointer,
+                                 outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g)
+        #expect(maxDifference(fastInput, naiveInput) < 1e-5)
+        #expect(maxDifference(fastWeight, naiveWeight) < 1e-4)
+        let biasReference = upstream.summed(toShape: [1, g.outputChannels, 1, 1]).reshaped([g.outputChannels])
+        #expect(maxDifference(fastBias, biasReference) < 1e-5)
+    }
+
+    @Test(arguments: cases)
+    func transposedKernelsMatchNaiveAdjoint(_ c: Case) {
+        // The transposed convolution of x is the convolution's input gradient for upstream x.
+        let g = ConvolutionGeometry.transposed(batch: c.batch, inputChannels: c.channels, height: c.size, width: c.size,
+                                               outputChannels: c.outputs, kernelSize: c.kernel, stride: c.stride, padding: c.padding)
+        let input = randomTensor([g.batch, g.outputChannels, g.outputHeight, g.outputWidth], seed: 5)
+        let weight = randomTensor([g.outputChannels, g.inputChannels, g.kernelHeight, g.kernelWidth], seed: 6)
+        let outputShape = [g.batch, g.inputChannels, g.inputHeight, g.inputWidth]
+        let fast = Tensor(zeros: outputShape), naive = Tensor(zeros: outputShape)
+        transposedConvolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer,
+                                     bias: nil, geometry: g)
+        convolutionBackwardNaive(inputGradient: naive.sharedWritePointer, weightGradient: nil, outputGradient: input.readPointer,
+                                 input: naive.readPointer, weight: weight.readPointer, geometry: g)
+        #expect(maxDifference(fast, naive) < 1e-5)
+
+        let upstream = randomTensor(outputShape, seed: 7)
+        let fastInput = Tensor(zeros: input.shape), naiveInput = Tensor(zeros: input.shape)
+        let fastWeight = Tensor(zeros: weight.shape), naiveWeight = Tensor(zeros: weight.shape)
+        transposedConvolutionBackward(inputGradient: fastInput.sharedWritePointer, weightGradient: fastWeight.sharedWritePointer,
+                                      biasGradient: nil, outputGradient: upstream.readPointer, input: input.readPointer,
+                                      weight: weight.readPointer, geometry: g)
+        convolutionForwardNaive(output: naiveInput.sharedWritePointer, input: upstream.readPointer, weight: weight.readPointer,
+                                bias: nil, geometry: g)
+        convolutionBackwardNaive(inputGradient: nil, weightGradient: naiveWeight.sharedWritePointer, outputGradient: input.readPointer,
+                                 input: upstream.readPointer, weight: weight.readPointer, geometry: g)
+        #expect(maxDifference(fastInput, naiveInput) < 1e-5)
+        #expect(maxDifference(fastWeight, naiveWeight) < 1e-4)
+    }
+
+    @Test func chunkingOverManyImagesMatchesNaive() {
+        // Enough images that the unfolded columns are processed in several chunks.
+        let g = ConvolutionGeometry.convolution(batch: 40, inputChannels: 16, height: 28, width: 28, outputChannels: 2,
+                                                kernelSize: 3, stride: 1, padding: .same)
+        #expect(imagesPerChunk(g) < g.batch)
+        let input = randomTensor([40, 16, 28, 28], seed: 8), weight = randomTensor([2, 16, 3, 3], seed: 9)
+        let fast = Tensor(zeros: [40, 2, 28, 28]), naive = Tensor(zeros: [40, 2, 28, 28])
+        convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
+        convolutionForwardNaive(output: naive.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
+        #expect(maxDifference(fast, naive) < 1e-4)
+    }
+
+    @Test(arguments: [(1, Padding.same), (2, .same), (2, .valid)])
+    func convolutionGradients(stride: Int, padding: Padding) {
+        let x = randomTensor([2, 2, 5, 5], seed: 10), w = randomTensor([3, 2, 3, 3], seed: 11), b = randomTensor([3], seed: 12)
+        checkGradients([x, w, b]) { conv2d($0[0], weight: $0[1], bias: $0[2], stride: stride, padding: padding) }
+    }
+
+    @Test(arguments: [(3, 1, Padding.same), (3, 2, .same), (4, 2, .same), (3, 2, .valid)])
+    func transposedConvolutionGradients(kernel: Int, stride: Int, padding: Padding) {
+        let x = randomTensor([2, 3, 3, 3], seed: 13), w = randomTensor([3, 2, kernel, kernel], seed: 14), b = randomTensor([2], seed: 15)
+        checkGradients([x, w, b]) { conv2dTranspose($0[0], weight: $0[1], bias: $0[2], stride: stride, padding: padding) }
+    }
+
+    @Test func firstLayerSkipsInputGradient() {
+        let counter = FlopCounter()
+        FlopCounter.$current.withValue(counter) {
+            let x = Variable(randomTensor([1, 1, 4, 4]))
+            let w = Variable(randomTensor([2, 1, 3, 3]), requiresGradient: true)
+            sum(conv2d(x, weight: w, bias: nil, stride: 1, padding: .same)).backward()
+            #expect(w.gradient != nil && x.gradient == nil)
+        }
+        #expect(counter.operations == 2 * 2 * (2 * 16 * 9))
+    }
+}
