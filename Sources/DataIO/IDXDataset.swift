@@ -1,0 +1,169 @@
+// IDX files (the MNIST / Fashion-MNIST format), raw or gzip-compressed.
+// Images are kept as bytes in memory and converted to Float32 per batch.
+// Shape legend: images [count, rows, columns] bytes; a batch [N, 1, rows, columns].
+
+import CZlib
+import Foundation
+import TensorCore
+
+/// What went wrong reading a dataset: always names the file and what was expected.
+public struct DatasetError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let problem: String
+    public var description: String { "\(path): \(problem)" }
+}
+
+/// Pixel scaling of a batch.
+public enum PixelScaling: String, Sendable, Codable {
+    /// `byte / 255`.
+    case unit
+    /// `byte / 127.5 - 1`.
+    case symmetric
+}
+
+/// Reads a whole file, inflating it when it is gzip-compressed (by its magic bytes).
+func readMaybeCompressed(_ path: String) throws(DatasetError) -> [UInt8] {
+    guard FileManager.default.fileExists(atPath: path) else { throw DatasetError(path: path, problem: "file not found") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw DatasetError(path: path, problem: "cannot read the file") }
+    let bytes = [UInt8](data)
+    guard bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B else { return bytes }
+    guard let file = gzopen(path, "rb") else { throw DatasetError(path: path, problem: "cannot open as gzip") }
+    defer { gzclose(file) }
+    var output: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let read = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
+        if read < 0 { throw DatasetError(path: path, problem: "corrupt gzip data") }
+        if read == 0 { break }
+        output.append(contentsOf: chunk[0..<Int(read)])
+    }
+    var errorNumber: Int32 = 0
+    let message = String(cString: gzerror(file, &errorNumber))
+    if errorNumber != Z_OK && errorNumber != Z_STREAM_END {
+        throw DatasetError(path: path, problem: "corrupt gzip data (\(message))")
+    }
+    return output
+}
+
+/// One IDX array of unsigned bytes: its dimensions and values.
+public struct IDXArray: Sendable {
+    public let dimensions: [Int]
+    public let bytes: [UInt8]
+
+    /// Reads and checks an IDX file of unsigned bytes with `expectedRank` dimensions.
+    public init(path: String, expectedRank: Int) throws(DatasetError) {
+        let data = try readMaybeCompressed(path)
+        guard data.count >= 4 else { throw DatasetError(path: path, problem: "too short for an IDX header (\(data.count) bytes)") }
+        guard data[0] == 0, data[1] == 0 else {
+            throw DatasetError(path: path, problem: "not an IDX file (magic number starts \(data[0]), \(data[1]); expected 0, 0)")
+        }
+        guard data[2] == 0x08 else { throw DatasetError(path: path, problem: "IDX type 0x\(String(data[2], radix: 16)) (expected 0x08, unsigned bytes)") }
+        let rank = Int(data[3])
+        guard rank == expectedRank else { throw DatasetError(path: path, problem: "\(rank) dimensions (expected \(expectedRank))") }
+        let headerSize = 4 + 4 * rank
+        guard data.count >= headerSize else { throw DatasetError(path: path, problem: "truncated header") }
+        var dimensions: [Int] = []
+        for axis in 0..<rank {
+            let base = 4 + 4 * axis
+            dimensions.append(Int(data[base]) << 24 | Int(data[base + 1]) << 16 | Int(data[base + 2]) << 8 | Int(data[base + 3]))
+        }
+        let expected = dimensions.reduce(1, *)
+        guard data.count - headerSize == expected else {
+            throw DatasetError(path: path, problem: "\(data.count - headerSize) data bytes, expected \(expected) for dimensions \(dimensions)"
+                               + (data.count - headerSize < expected ? " (truncated)" : ""))
+        }
+        self.dimensions = dimensions
+        bytes = Array(data[headerSize...])
+    }
+}
+
+/// Labelled grayscale images, kept as bytes.
+public struct ImageDataset: Sendable {
+    /// Pixels, `count * rows * columns` bytes, image after image.
+    public let pixels: [UInt8]
+    public let labels: [UInt8]
+    public let rows: Int
+    public let columns: Int
+    /// Where the images came from (for messages).
+    public let source: String
+
+    public var count: Int { labels.count }
+    public var imageSize: Int { rows * columns }
+
+    public init(pixels: [UInt8], labels: [UInt8], rows: Int, columns: Int, source: String) {
+        precondition(pixels.count == labels.count * rows * columns, "pixel count does not match labels")
+        self.pixels = pixels
+        self.labels = labels
+        self.rows = rows
+        self.columns = columns
+        self.source = source
+    }
+
+    /// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
+    public static let fashionMNISTFolder = "/usr/share/datasets/fashion-mnist"
+
+    /// The training or test split of an IDX folder (`train-images-idx3-ubyte[.gz]` and so on).
+    public static func load(folder: String, split: Split) throws(DatasetError) -> ImageDataset {
+        let prefix = split == .train ? "train" : "t10k"
+        let imagesPath = try locate(folder: folder, name: "\(prefix)-images-idx3-ubyte")
+        let labelsPath = try locate(folder: folder, name: "\(prefix)-labels-idx1-ubyte")
+        let images = try IDXArray(path: imagesPath, expectedRank: 3)
+        let labels = try IDXArray(path: labelsPath, expectedRank: 1)
+        guard images.dimensions[0] == labels.dimensions[0] else {
+            throw DatasetError(path: labelsPath, problem: "\(labels.dimensions[0]) labels for \(images.dimensions[0]) images in \(imagesPath)")
+        }
+        return ImageDataset(pixels: images.bytes, labels: labels.bytes, rows: images.dimensions[1],
+                            columns: images.dimensions[2], source: imagesPath)
+    }
+
+    private static func locate(folder: String, name: String) throws(DatasetError) -> String {
+        for candidate in ["\(folder)/\(name).gz", "\(folder)/\(name)"] where FileManager.default.fileExists(atPath: candidate) {
+            return candidate
+        }
+        var hint = "missing \(name).gz (or \(name))"
+        if folder == fashionMNISTFolder {
+            hint += "; install Fashion-MNIST with `apt-get install dataset-fashion-mnist` (or scripts/install-dependencies.sh)"
+        } else if !FileManager.default.fileExists(atPath: folder) {
+            hint = "folder not found (expected IDX files such as \(name).gz)"
+        }
+        throw DatasetError(path: folder, problem: hint)
+    }
+
+    /// The images whose label is in `classes`, in their original order.
+    public func filtered(classes: Set<Int>) -> ImageDataset {
+        var pixels: [UInt8] = [], labels: [UInt8] = []
+        for index in 0..<count where classes.contains(Int(self.labels[index])) {
+            pixels.append(contentsOf: self.pixels[(index * imageSize)..<((index + 1) * imageSize)])
+            labels.append(self.labels[index])
+        }
+        return ImageDataset(pixels: pixels, labels: labels, rows: rows, columns: columns, source: source)
+    }
+
+    /// Images `indices` as a `[N, 1, rows, columns]` tensor, scaled.
+    public func batch(_ indices: some Collection<Int>, scaling: PixelScaling) -> Tensor {
+        var tensor = Tensor(uninitialized: [indices.count, 1, rows, columns])
+        let (scale, shift): (Float, Float) = scaling == .unit ? (1 / 255, 0) : (1 / 127.5, -1)
+        let size = imageSize
+        tensor.withUnsafeMutableBufferPointer { destination in
+            pixels.withUnsafeBufferPointer { source in
+                for (row, index) in indices.enumerated() {
+                    for offset in 0..<size { destination[row * size + offset] = Float(source[index * size + offset]) * scale + shift }
+                }
+            }
+        }
+        return tensor
+    }
+
+    /// Labels of `indices`.
+    public func labels(_ indices: some Collection<Int>) -> [Int] { indices.map { Int(labels[$0]) } }
+
+    /// FNV-1a digest of the labels and pixels: identifies the content whatever its path.
+    public var contentDigest: UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in labels { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        pixels.withUnsafeBufferPointer { for byte in $0 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 } }
+        return hash
+    }
+
+    public enum Split: String, Sendable { case train, test }
+}

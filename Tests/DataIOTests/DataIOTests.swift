@@ -1,0 +1,118 @@
+import CZlib
+import Foundation
+import Testing
+@testable import DataIO
+@testable import TensorCore
+
+/// A fresh folder under the system's temporary directory.
+func temporaryFolder() -> String {
+    let path = NSTemporaryDirectory() + "gentrain-test-\(UUID().uuidString)"
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func idxBytes(dimensions: [Int], values: [UInt8]) -> [UInt8] {
+    var bytes: [UInt8] = [0, 0, 8, UInt8(dimensions.count)]
+    for dimension in dimensions { bytes += [UInt8(dimension >> 24), UInt8((dimension >> 16) & 0xFF), UInt8((dimension >> 8) & 0xFF), UInt8(dimension & 0xFF)] }
+    return bytes + values
+}
+
+func writeGzip(_ bytes: [UInt8], to path: String) {
+    let file = gzopen(path, "wb")!
+    _ = bytes.withUnsafeBytes { gzwrite(file, $0.baseAddress, UInt32($0.count)) }
+    gzclose(file)
+}
+
+/// A small IDX folder: 5 images of 2x3, labels 0...4; pixel value = 10 * image + position.
+func makeDataset(in folder: String, compressed: Bool) {
+    let pixels = (0..<5).flatMap { image in (0..<6).map { UInt8(10 * image + $0) } }
+    let images = idxBytes(dimensions: [5, 2, 3], values: pixels), labels = idxBytes(dimensions: [5], values: [0, 1, 2, 3, 4])
+    if compressed {
+        writeGzip(images, to: folder + "/train-images-idx3-ubyte.gz")
+        writeGzip(labels, to: folder + "/train-labels-idx1-ubyte.gz")
+    } else {
+        FileManager.default.createFile(atPath: folder + "/train-images-idx3-ubyte", contents: Data(images))
+        FileManager.default.createFile(atPath: folder + "/train-labels-idx1-ubyte", contents: Data(labels))
+    }
+}
+
+@Suite struct IDXTests {
+    @Test(arguments: [false, true])
+    func readsRawAndCompressedFolders(compressed: Bool) throws {
+        let folder = temporaryFolder()
+        makeDataset(in: folder, compressed: compressed)
+        let dataset = try ImageDataset.load(folder: folder, split: .train)
+        #expect(dataset.count == 5 && dataset.rows == 2 && dataset.columns == 3)
+        let batch = dataset.batch([3, 1], scaling: .unit)
+        #expect(batch.shape == [2, 1, 2, 3])
+        #expect(abs(batch[0, 0, 1, 2] - Float(35) / 255) < 1e-6 && abs(batch[1, 0, 0, 0] - Float(10) / 255) < 1e-6)
+        let symmetric = dataset.batch([4], scaling: .symmetric)
+        #expect(abs(symmetric[0, 0, 0, 1] - (41 / 127.5 - 1)) < 1e-6)
+        let filtered = dataset.filtered(classes: [1, 3])
+        #expect(filtered.labels == [1, 3] && abs(filtered.batch([1], scaling: .unit)[0, 0, 0, 0] - Float(30) / 255) < 1e-6)
+    }
+
+    @Test func missingFolderAndFilesNameThePath() {
+        let folder = temporaryFolder()
+        #expect { try ImageDataset.load(folder: folder + "/nowhere", split: .train) } throws: { error in
+            "\(error)".contains("nowhere") && "\(error)".contains("folder not found")
+        }
+        #expect { try ImageDataset.load(folder: folder, split: .test) } throws: { error in
+            "\(error)".contains("t10k-images-idx3-ubyte")
+        }
+    }
+
+    @Test func truncatedWrongMagicAndCorruptFilesAreClearErrors() throws {
+        let folder = temporaryFolder()
+        let truncated = idxBytes(dimensions: [5, 2, 3], values: [UInt8](repeating: 1, count: 29))
+        FileManager.default.createFile(atPath: folder + "/a", contents: Data(truncated))
+        #expect { try IDXArray(path: folder + "/a", expectedRank: 3) } throws: { "\($0)".contains("truncated") && "\($0)".contains(folder + "/a") }
+        FileManager.default.createFile(atPath: folder + "/b", contents: Data([1, 2, 8, 3, 0, 0]))
+        #expect { try IDXArray(path: folder + "/b", expectedRank: 3) } throws: { "\($0)".contains("not an IDX file") }
+        FileManager.default.createFile(atPath: folder + "/c", contents: Data(idxBytes(dimensions: [2], values: [1, 2])))
+        #expect { try IDXArray(path: folder + "/c", expectedRank: 3) } throws: { "\($0)".contains("1 dimensions (expected 3)") }
+        writeGzip(idxBytes(dimensions: [4], values: [1, 2, 3, 4]), to: folder + "/d.gz")
+        var compressed = [UInt8](FileManager.default.contents(atPath: folder + "/d.gz")!)
+        compressed.removeLast(6)
+        FileManager.default.createFile(atPath: folder + "/d.gz", contents: Data(compressed))
+        #expect { try IDXArray(path: folder + "/d.gz", expectedRank: 1) } throws: { "\($0)".contains(folder + "/d.gz") }
+    }
+
+    @Test func fashionMNISTFromTheDebianPackage() throws {
+        let train = try ImageDataset.load(folder: ImageDataset.fashionMNISTFolder, split: .train)
+        #expect(train.count == 60000 && train.rows == 28 && train.columns == 28)
+        #expect(train.filtered(classes: [8]).count == 6000)
+        let test = try ImageDataset.load(folder: ImageDataset.fashionMNISTFolder, split: .test)
+        #expect(test.count == 10000)
+        #expect(train.contentDigest != test.contentDigest)
+    }
+}
+
+@Suite struct PNGTests {
+    @Test(arguments: [1, 3])
+    func encodeThenDecodeGivesThePixelsBack(channels: Int) throws {
+        var generator = SeededGenerator(seed: 3)
+        let pixels = (0..<(13 * 7 * channels)).map { _ in UInt8(generator.next() & 0xFF) }
+        let image = Image8(width: 13, height: 7, channels: channels, pixels: pixels)
+        let path = temporaryFolder() + "/image.png"
+        try image.writePNG(to: path)
+        let decoded = try Image8.decodePNG([UInt8](FileManager.default.contents(atPath: path)!))
+        #expect(decoded == image)
+    }
+
+    @Test func corruptedChunkFailsItsCRC() throws {
+        var bytes = try Image8(width: 2, height: 2, channels: 1, pixels: [0, 1, 2, 3]).pngData()
+        bytes[20] ^= 0xFF  // inside IHDR
+        #expect(throws: PNGError.self) { try Image8.decodePNG(bytes) }
+    }
+
+    @Test func gridPlacesImagesWithPaddingAndScaling() {
+        let images = Tensor(shape: [3, 1, 2, 2], values: [0, 1, 0.5, 0.25, 1, 1, 1, 1, -1, 0, 0, 0])
+        let grid = imageGrid(images, columns: 2, range: 0...1, padding: 1)
+        #expect(grid.width == 7 && grid.height == 7)
+        #expect(grid.pixels[1 * 7 + 1] == 0 && grid.pixels[1 * 7 + 2] == 255 && grid.pixels[2 * 7 + 1] == 128)
+        #expect(grid.pixels[1 * 7 + 4] == 255)           // second image, top-left
+        #expect(grid.pixels[4 * 7 + 1] == 0)             // third image clamps -1 to 0
+        #expect(grid.pixels[0] == 32 && grid.pixels[4 * 7 + 4] == 32)  // border and empty cell
+    }
+}
