@@ -13,14 +13,6 @@ public struct DatasetError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(problem)" }
 }
 
-/// Pixel scaling of a batch.
-public enum PixelScaling: String, Sendable, Codable {
-    /// `byte / 255`.
-    case unit
-    /// `byte / 127.5 - 1`.
-    case symmetric
-}
-
 /// Reads a whole file, inflating it when it is gzip-compressed (by its magic bytes).
 func readMaybeCompressed(_ path: String) throws(DatasetError) -> [UInt8] {
     guard FileManager.default.fileExists(atPath: path) else { throw DatasetError(path: path, problem: "file not found") }

@@ -1,0 +1,121 @@
+// The course's convolutional autoencoder (z = 32, MSE, Adam, batch 128).
+// Encoder: Conv2D 32 s1 -> 64 s2 -> 64 s2 -> 64 s1 (3x3, same, ReLU) -> Flatten -> Dense(32).
+// Decoder: Dense(3136) -> Reshape(64, 7, 7) -> Conv2DTranspose 64 s1 -> 64 s2 -> 32 s2 -> 1 s1 (3x3, same, ReLU).
+// Keras reshapes to (7, 7, 64) channels-last; NCHW reshapes to (64, 7, 7): the same model up to a
+// permutation of the Dense units.
+
+import TensorCore
+
+// MARK: - Networks
+
+/// The convolutional trunk shared by the autoencoder and the VAE: [N, 1, 28, 28] -> [N, 3136].
+public final class ConvolutionalEncoderTrunk {
+    let layers: [Conv2D]
+
+    public init(_ group: ParameterGroup) {
+        layers = [
+            Conv2D(group, name: "encoder.conv1", inputChannels: 1, outputChannels: 32, kernelSize: 3, stride: 1, padding: .same, activation: .relu),
+            Conv2D(group, name: "encoder.conv2", inputChannels: 32, outputChannels: 64, kernelSize: 3, stride: 2, padding: .same, activation: .relu),
+            Conv2D(group, name: "encoder.conv3", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 2, padding: .same, activation: .relu),
+            Conv2D(group, name: "encoder.conv4", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 1, padding: .same, activation: .relu),
+        ]
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable { flatten(layers.reduce(x) { $1($0) }) }
+}
+
+/// The decoder shared by the autoencoder and the VAE: [N, z] -> [N, 1, 28, 28], `lastActivation` on the output.
+public final class ConvolutionalDecoder {
+    let dense: Dense
+    let layers: [Conv2DTranspose]
+
+    public init(_ group: ParameterGroup, latentSize: Int, lastActivation: Activation) {
+        dense = Dense(group, name: "decoder.dense", inputSize: latentSize, outputSize: 7 * 7 * 64)
+        layers = [
+            Conv2DTranspose(group, name: "decoder.deconv1", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 1, padding: .same, activation: .relu),
+            Conv2DTranspose(group, name: "decoder.deconv2", inputChannels: 64, outputChannels: 64, kernelSize: 3, stride: 2, padding: .same, activation: .relu),
+            Conv2DTranspose(group, name: "decoder.deconv3", inputChannels: 64, outputChannels: 32, kernelSize: 3, stride: 2, padding: .same, activation: .relu),
+            Conv2DTranspose(group, name: "decoder.deconv4", inputChannels: 32, outputChannels: 1, kernelSize: 3, stride: 1, padding: .same, activation: lastActivation),
+        ]
+    }
+
+    public func callAsFunction(_ z: Variable) -> Variable {
+        layers.reduce(reshape(dense(z), [z.shape[0], 64, 7, 7])) { $1($0) }
+    }
+}
+
+// MARK: - Model
+
+/// The autoencoder: encoder, decoder, MSE loss, Adam.
+public final class Autoencoder: TrainableModel {
+    public static let modelName = "autoencoder"
+    public let latentSize: Int
+    public let group: ParameterGroup
+    let trunk: ConvolutionalEncoderTrunk
+    let toLatent: Dense
+    let decoder: ConvolutionalDecoder
+    public let optimizer: Adam
+
+    public init(seed: UInt64, latentSize: Int = 32, optimizer: Adam = Adam()) {
+        self.latentSize = latentSize
+        group = ParameterGroup(name: "model", seed: seed)
+        trunk = ConvolutionalEncoderTrunk(group)
+        toLatent = Dense(group, name: "encoder.dense", inputSize: 7 * 7 * 64, outputSize: latentSize)
+        decoder = ConvolutionalDecoder(group, latentSize: latentSize, lastActivation: .relu)
+        self.optimizer = optimizer
+    }
+
+    public var groups: [ParameterGroup] { [group] }
+    public var optimizers: [any Optimizer] { [optimizer] }
+    public var scaling: PixelScaling { .unit }
+    public func realImagesPerStep(globalBatch: Int) -> Int { globalBatch }
+
+    /// Images [N, 1, 28, 28] -> latents [N, z].
+    public func encode(_ x: Variable) -> Variable { toLatent(trunk(x)) }
+    /// Latents [N, z] -> images [N, 1, 28, 28].
+    public func decode(_ z: Variable) -> Variable { decoder(z) }
+
+    // MARK: - Loss and step
+
+    /// This rank's part of the global mean squared error: `mean_local * n_rank / B`.
+    public func loss(_ images: Tensor, globalBatch: Int) -> Variable {
+        let share = Float(images.shape[0]) / Float(globalBatch)
+        return meanSquaredError(decode(encode(Variable(images))), images) * share
+    }
+
+    @discardableResult
+    public func trainStep(_ images: Tensor, context: StepContext) -> [String: Float] {
+        group.zeroGradients()
+        let loss = loss(images, globalBatch: context.globalBatch)
+        loss.backward()
+        context.reduceGradients(group)
+        optimizer.step(group)
+        return ["loss": loss.value.scalar]
+    }
+
+    /// Decodes the 11 points `(1 - a) z_i + a z_j`, a = 0, 0.1, ..., 1, between two images' latents.
+    public func interpolate(_ first: Tensor, _ second: Tensor, steps: Int = 11) -> Tensor {
+        withoutGradient {
+            let latents = encode(Variable(concatenateBatches([first, second]))).value
+            return decode(Variable(interpolationLatents(latents, steps: steps))).value
+        }
+    }
+}
+
+/// Stacks `[1, ...]`-or-larger batches along the batch axis.
+func concatenateBatches(_ tensors: [Tensor]) -> Tensor {
+    concatenate(tensors.map { Variable($0) }, axis: 0).value
+}
+
+/// Rows `(1 - a) z_0 + a z_1` for `steps` evenly spaced a in [0, 1]; latents [2, z] -> [steps, z].
+public func interpolationLatents(_ latents: Tensor, steps: Int) -> Tensor {
+    let size = latents.shape[1]
+    var result = Tensor(zeros: [steps, size])
+    result.withUnsafeMutableBufferPointer { buffer in
+        for step in 0..<steps {
+            let a = Float(step) / Float(max(steps - 1, 1))
+            for index in 0..<size { buffer[step * size + index] = (1 - a) * latents[0, index] + a * latents[1, index] }
+        }
+    }
+    return result
+}

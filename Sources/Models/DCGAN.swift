@@ -1,0 +1,136 @@
+// The course's DCGAN on one Fashion-MNIST class (bags, class 8), pixels in [-1, 1], z = 100 ~ N(0, I).
+// Discriminator: Conv2D 64 s1 -> 128 s2 -> 128 s2 -> 256 s2 (3x3, same, LeakyReLU 0.2) -> Flatten ->
+//   Dropout(0.4) -> Dense(1, sigmoid).
+// Generator: Dense(7*7*256, LeakyReLU 0.2) -> Reshape(256, 7, 7) -> Conv2DTranspose 128 s2 -> 64 s2
+//   (4x4, same, LeakyReLU 0.2) -> Conv2D(1, 3x3, same, tanh).
+// Both Adam(2e-4, beta1 0.5), binary cross-entropy (from the discriminator's logit: the stable form of
+// sigmoid + BCE). One step: D on B/2 real (label 1), D on B/2 fake (label 0), G through the frozen D on
+// B latents (label 1).
+
+import TensorCore
+
+// MARK: - Networks
+
+/// The discriminator: [N, 1, 28, 28] -> logits [N, 1].
+public final class Discriminator {
+    let convolutions: [Conv2D]
+    let dropout: Dropout
+    let dense: Dense
+
+    public init(_ group: ParameterGroup) {
+        convolutions = [
+            Conv2D(group, name: "conv1", inputChannels: 1, outputChannels: 64, kernelSize: 3, stride: 1, padding: .same, activation: .leakyRelu(0.2)),
+            Conv2D(group, name: "conv2", inputChannels: 64, outputChannels: 128, kernelSize: 3, stride: 2, padding: .same, activation: .leakyRelu(0.2)),
+            Conv2D(group, name: "conv3", inputChannels: 128, outputChannels: 128, kernelSize: 3, stride: 2, padding: .same, activation: .leakyRelu(0.2)),
+            Conv2D(group, name: "conv4", inputChannels: 128, outputChannels: 256, kernelSize: 3, stride: 2, padding: .same, activation: .leakyRelu(0.2)),
+        ]
+        dropout = Dropout(rate: 0.4, stream: 0x4452_4F50)
+        dense = Dense(group, name: "dense", inputSize: 4 * 4 * 256, outputSize: 1)
+    }
+
+    /// Logits (apply a sigmoid for the probability of "real").
+    public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
+        dense(dropout(flatten(convolutions.reduce(x) { $1($0) }), context: context))
+    }
+}
+
+/// The generator: latents [N, 100] -> images [N, 1, 28, 28] in [-1, 1].
+public final class Generator {
+    let dense: Dense
+    let upsampling: [Conv2DTranspose]
+    let output: Conv2D
+
+    public init(_ group: ParameterGroup, latentSize: Int) {
+        dense = Dense(group, name: "dense", inputSize: latentSize, outputSize: 7 * 7 * 256, activation: .leakyRelu(0.2))
+        upsampling = [
+            Conv2DTranspose(group, name: "deconv1", inputChannels: 256, outputChannels: 128, kernelSize: 4, stride: 2, padding: .same, activation: .leakyRelu(0.2)),
+            Conv2DTranspose(group, name: "deconv2", inputChannels: 128, outputChannels: 64, kernelSize: 4, stride: 2, padding: .same, activation: .leakyRelu(0.2)),
+        ]
+        output = Conv2D(group, name: "conv", inputChannels: 64, outputChannels: 1, kernelSize: 3, stride: 1, padding: .same, activation: .tanh)
+    }
+
+    public func callAsFunction(_ z: Variable) -> Variable {
+        output(upsampling.reduce(reshape(dense(z), [z.shape[0], 256, 7, 7])) { $1($0) })
+    }
+}
+
+// MARK: - Model
+
+/// DCGAN: generator and discriminator groups, each with its own Adam.
+public final class DCGAN: TrainableModel {
+    public static let modelName = "dcgan"
+    public let latentSize: Int
+    public let generatorGroup: ParameterGroup
+    public let discriminatorGroup: ParameterGroup
+    public let generator: Generator
+    public let discriminator: Discriminator
+    public let generatorOptimizer: Adam
+    public let discriminatorOptimizer: Adam
+    static let latentStream: UInt32 = 0x4C41_5431
+
+    public init(seed: UInt64, latentSize: Int = 100,
+                generatorOptimizer: Adam = Adam(learningRate: 2e-4, beta1: 0.5),
+                discriminatorOptimizer: Adam = Adam(learningRate: 2e-4, beta1: 0.5)) {
+        self.latentSize = latentSize
+        generatorGroup = ParameterGroup(name: "generator", seed: seed)
+        discriminatorGroup = ParameterGroup(name: "discriminator", seed: seed &+ 1)
+        generator = Generator(generatorGroup, latentSize: latentSize)
+        discriminator = Discriminator(discriminatorGroup)
+        self.generatorOptimizer = generatorOptimizer
+        self.discriminatorOptimizer = discriminatorOptimizer
+    }
+
+    public var groups: [ParameterGroup] { [generatorGroup, discriminatorGroup] }
+    public var optimizers: [any Optimizer] { [generatorOptimizer, discriminatorOptimizer] }
+    public var scaling: PixelScaling { .symmetric }
+    public func realImagesPerStep(globalBatch: Int) -> Int { globalBatch / 2 }
+
+    /// Latents for global samples `samples` of sub-step `phase` of `step`.
+    func latents(_ context: StepContext, samples: Range<Int>, phase: UInt64) -> Tensor {
+        context.forward.random.normalTensor(stream: Self.latentStream, step: context.forward.step * 3 + phase,
+                                            samples: samples, shape: [latentSize])
+    }
+
+    // MARK: - Step
+
+    @discardableResult
+    public func trainStep(_ images: Tensor, context: StepContext) -> [String: Float] {
+        let half = context.globalBatch / 2
+        let realShare = context.share(of: half)
+        let share = Float(realShare.count) / Float(half)
+        // D on real images, label 1.
+        discriminatorGroup.zeroGradients()
+        let realLoss = binaryCrossEntropy(logits: discriminator(Variable(images), context: context.forward(samples: realShare, phase: 0, phases: 3)),
+                                          targets: Tensor(repeating: 1, shape: [realShare.count, 1])) * share
+        realLoss.backward()
+        context.reduceGradients(discriminatorGroup)
+        discriminatorOptimizer.step(discriminatorGroup)
+        // D on generated images (generator in inference), label 0.
+        let fake = withoutGradient { generator(Variable(latents(context, samples: realShare, phase: 1))).value }
+        discriminatorGroup.zeroGradients()
+        let fakeLoss = binaryCrossEntropy(logits: discriminator(Variable(fake), context: context.forward(samples: realShare, phase: 1, phases: 3)),
+                                          targets: Tensor(zeros: [realShare.count, 1])) * share
+        fakeLoss.backward()
+        context.reduceGradients(discriminatorGroup)
+        discriminatorOptimizer.step(discriminatorGroup)
+        // G through the frozen D on B latents, label 1.
+        let generatorShare = context.share(of: context.globalBatch)
+        generatorGroup.zeroGradients()
+        discriminatorGroup.isTrainable = false
+        defer { discriminatorGroup.isTrainable = true }
+        let generated = generator(Variable(latents(context, samples: generatorShare, phase: 2)))
+        let generatorLoss = binaryCrossEntropy(
+            logits: discriminator(generated, context: context.forward(samples: generatorShare, phase: 2, phases: 3)),
+            targets: Tensor(repeating: 1, shape: [generatorShare.count, 1])) * (Float(generatorShare.count) / Float(context.globalBatch))
+        generatorLoss.backward()
+        context.reduceGradients(generatorGroup)
+        generatorOptimizer.step(generatorGroup)
+        return ["d_loss_real": realLoss.value.scalar, "d_loss_fake": fakeLoss.value.scalar, "g_loss": generatorLoss.value.scalar]
+    }
+
+    /// `count` generated images for latents drawn on a fixed sample stream.
+    public func sample(count: Int, random: CounterRandom, step: UInt64 = 0) -> Tensor {
+        let z = random.normalTensor(stream: 0x5341_4D50, step: step, samples: 0..<count, shape: [latentSize])
+        return withoutGradient { generator(Variable(z)).value }
+    }
+}

@@ -1,0 +1,75 @@
+import Testing
+@testable import Models
+@testable import TensorCore
+
+func images(_ count: Int, seed: UInt64, low: Float = 0, high: Float = 1) -> Tensor {
+    var generator = SeededGenerator(seed: seed)
+    return generator.uniformTensor([count, 1, 28, 28], low: low, high: high)
+}
+
+@Suite struct ModelTests {
+    @Test func parameterCountsMatchTheReferenceArchitectures() {
+        // Counts of the same architectures in ../shared/anchors/torch_models.py.
+        #expect(Autoencoder(seed: 0).group.parameterCount == 389_153)
+        #expect(VariationalAutoencoder(seed: 0).group.parameterCount == 489_537)
+        let gan = DCGAN(seed: 0)
+        #expect(gan.generatorGroup.parameterCount == 1_923_073)
+        #expect(gan.discriminatorGroup.parameterCount == 521_345)
+    }
+
+    @Test func shapesThroughTheNetworks() {
+        let autoencoder = Autoencoder(seed: 1)
+        let x = Variable(images(2, seed: 1))
+        #expect(autoencoder.encode(x).shape == [2, 32])
+        #expect(autoencoder.decode(autoencoder.encode(x)).shape == [2, 1, 28, 28])
+        #expect(autoencoder.interpolate(images(1, seed: 2), images(1, seed: 3)).shape == [11, 1, 28, 28])
+        let gan = DCGAN(seed: 1)
+        let generated = gan.sample(count: 2, random: CounterRandom(seed: 1))
+        #expect(generated.shape == [2, 1, 28, 28] && generated.scalars.allSatisfy { abs($0) <= 1 })
+        #expect(gan.discriminator(Variable(generated), context: .inference).shape == [2, 1])
+        let vae = VariationalAutoencoder(seed: 1)
+        let decoded = vae.sample(count: 2, random: CounterRandom(seed: 1))
+        #expect(decoded.shape == [2, 1, 28, 28] && decoded.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
+    }
+
+    @Test func autoencoderLearnsATinyBatch() {
+        let model = Autoencoder(seed: 2, optimizer: Adam(learningRate: 3e-3))
+        let batch = images(4, seed: 4)
+        let context = StepContext(forward: ForwardContext(training: true), globalBatch: 4)
+        let first = model.trainStep(batch, context: context)["loss"]!
+        var last = first
+        for _ in 0..<15 { last = model.trainStep(batch, context: context)["loss"]! }
+        #expect(last < 0.7 * first)
+    }
+
+    @Test func vaeLossIsReconstructionPlusDivergence() {
+        let model = VariationalAutoencoder(seed: 3)
+        let batch = images(3, seed: 5)
+        let (total, reconstruction, divergence) = model.loss(batch, context: ForwardContext(training: true), globalBatch: 3)
+        #expect(abs(total.value.scalar - reconstruction.value.scalar - divergence.value.scalar) < 1e-3)
+        // At initialisation the decoder is near 0.5 everywhere: about 784 * ln 2 nats per image.
+        #expect(abs(reconstruction.value.scalar - 784 * 0.6931) < 60)
+        #expect(divergence.value.scalar >= 0)
+        let losses = model.trainStep(batch, context: StepContext(forward: ForwardContext(training: true), globalBatch: 3))
+        #expect(losses["loss"]!.isFinite)
+    }
+
+    @Test func ganStepUpdatesBothGroupsAndFreezesTheDiscriminatorForTheGenerator() {
+        let gan = DCGAN(seed: 4)
+        let before = (gan.generatorGroup.flatValues, gan.discriminatorGroup.flatValues)
+        var reductions: [String] = []
+        let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 1)), globalBatch: 4) {
+            reductions.append($0.name)
+        }
+        let losses = gan.trainStep(images(2, seed: 6, low: -1, high: 1), context: context)
+        #expect(reductions == ["discriminator", "discriminator", "generator"])
+        #expect(gan.generatorGroup.flatValues != before.0 && gan.discriminatorGroup.flatValues != before.1)
+        #expect(gan.discriminatorGroup.isTrainable)
+        #expect(losses.keys.sorted() == ["d_loss_fake", "d_loss_real", "g_loss"])
+    }
+
+    @Test func sharesSplitTheBatchEvenlyAndContiguously() {
+        #expect((0..<3).map { StepContext.share(of: 128, rank: $0, worldSize: 3) } == [0..<43, 43..<86, 86..<128])
+        #expect((0..<4).map { StepContext.share(of: 2, rank: $0, worldSize: 4).count } == [1, 1, 0, 0])
+    }
+}
