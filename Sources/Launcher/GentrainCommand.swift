@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// gentrain's version, printed by `gentrain --version` and compared between ranks.
+let gentrainVersion = "0.1.0"
+
+@main
+struct Gentrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gentrain",
+        abstract: "Data-parallel training of generative image models over MPI.",
+        version: gentrainVersion,
+        subcommands: [Demo.self, Bench.self])
+}
