@@ -13,28 +13,58 @@ public struct DatasetError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(problem)" }
 }
 
-/// Reads a whole file, inflating it when it is gzip-compressed (by its magic bytes).
-func readMaybeCompressed(_ path: String) throws(DatasetError) -> [UInt8] {
-    guard FileManager.default.fileExists(atPath: path) else { throw DatasetError(path: path, problem: "file not found") }
-    guard let data = FileManager.default.contents(atPath: path) else { throw DatasetError(path: path, problem: "cannot read the file") }
-    let bytes = [UInt8](data)
-    guard bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B else { return bytes }
-    guard let file = gzopen(path, "rb") else { throw DatasetError(path: path, problem: "cannot open as gzip") }
-    defer { gzclose(file) }
-    var output: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
-    while true {
-        let read = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
-        if read < 0 { throw DatasetError(path: path, problem: "corrupt gzip data") }
-        if read == 0 { break }
-        output.append(contentsOf: chunk[0..<Int(read)])
+/// An open IDX file, raw or gzip-compressed (zlib reads both), read straight into its final buffer so
+/// that loading costs no more memory than the data itself.
+private final class IDXReader {
+    let path: String
+    let file: gzFile
+
+    init(path: String) throws(DatasetError) {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else { throw DatasetError(path: path, problem: "file not found") }
+        guard let file = gzopen(path, "rb") else { throw DatasetError(path: path, problem: "cannot open the file") }
+        self.file = file
     }
-    var errorNumber: Int32 = 0
-    let message = String(cString: gzerror(file, &errorNumber))
-    if errorNumber != Z_OK && errorNumber != Z_STREAM_END {
-        throw DatasetError(path: path, problem: "corrupt gzip data (\(message))")
+
+    deinit { gzclose(file) }
+
+    /// Reads up to `count` bytes into `destination`; returns how many were read.
+    func read(into destination: UnsafeMutableRawPointer, count: Int) throws(DatasetError) -> Int {
+        var total = 0
+        while total < count {
+            let read = gzread(file, destination + total, UInt32(min(count - total, 1 << 30)))
+            if read < 0 {
+                var errorNumber: Int32 = 0
+                throw DatasetError(path: path, problem: "corrupt gzip data (\(String(cString: gzerror(file, &errorNumber))))")
+            }
+            if read == 0 { break }
+            total += Int(read)
+        }
+        return total
     }
-    return output
+
+    /// Fails when zlib saw a damaged or truncated stream (a missing gzip trailer shows only at the end).
+    func checkStreamEnd() throws(DatasetError) {
+        var errorNumber: Int32 = 0
+        let message = String(cString: gzerror(file, &errorNumber))
+        if errorNumber != Z_OK { throw DatasetError(path: path, problem: "corrupt or truncated gzip data (\(message))") }
+    }
+
+    /// Reads exactly `count` bytes into a new array, or fails with `problem(bytesRead)`.
+    func readArray(count: Int, problem: (Int) -> String) throws(DatasetError) -> [UInt8] {
+        var failure: DatasetError?
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var read = 0
+            do throws(DatasetError) { read = try self.read(into: buffer.baseAddress!, count: count) } catch { failure = error }
+            if read < count {
+                buffer.baseAddress!.advanced(by: read).initialize(repeating: 0, count: count - read)
+                if failure == nil { failure = DatasetError(path: path, problem: problem(read)) }
+            }
+            initialized = count
+        }
+        if let failure { throw failure }
+        return bytes
+    }
 }
 
 /// One IDX array of unsigned bytes: its dimensions and values.
@@ -44,28 +74,31 @@ public struct IDXArray: Sendable {
 
     /// Reads and checks an IDX file of unsigned bytes with `expectedRank` dimensions.
     public init(path: String, expectedRank: Int) throws(DatasetError) {
-        let data = try readMaybeCompressed(path)
-        guard data.count >= 4 else { throw DatasetError(path: path, problem: "too short for an IDX header (\(data.count) bytes)") }
-        guard data[0] == 0, data[1] == 0 else {
-            throw DatasetError(path: path, problem: "not an IDX file (magic number starts \(data[0]), \(data[1]); expected 0, 0)")
+        let reader = try IDXReader(path: path)
+        let magic = try reader.readArray(count: 4) { "too short for an IDX header (\($0) bytes)" }
+        guard magic[0] == 0, magic[1] == 0 else {
+            throw DatasetError(path: path, problem: "not an IDX file (magic number starts \(magic[0]), \(magic[1]); expected 0, 0)")
         }
-        guard data[2] == 0x08 else { throw DatasetError(path: path, problem: "IDX type 0x\(String(data[2], radix: 16)) (expected 0x08, unsigned bytes)") }
-        let rank = Int(data[3])
+        guard magic[2] == 0x08 else {
+            throw DatasetError(path: path, problem: "IDX type 0x\(String(magic[2], radix: 16)) (expected 0x08, unsigned bytes)")
+        }
+        let rank = Int(magic[3])
         guard rank == expectedRank else { throw DatasetError(path: path, problem: "\(rank) dimensions (expected \(expectedRank))") }
-        let headerSize = 4 + 4 * rank
-        guard data.count >= headerSize else { throw DatasetError(path: path, problem: "truncated header") }
+        let header = try reader.readArray(count: 4 * rank) { _ in "truncated header" }
         var dimensions: [Int] = []
         for axis in 0..<rank {
-            let base = 4 + 4 * axis
-            dimensions.append(Int(data[base]) << 24 | Int(data[base + 1]) << 16 | Int(data[base + 2]) << 8 | Int(data[base + 3]))
+            var dimension = 0
+            for byte in header[(4 * axis)..<(4 * axis + 4)] { dimension = dimension << 8 | Int(byte) }
+            dimensions.append(dimension)
         }
         let expected = dimensions.reduce(1, *)
-        guard data.count - headerSize == expected else {
-            throw DatasetError(path: path, problem: "\(data.count - headerSize) data bytes, expected \(expected) for dimensions \(dimensions)"
-                               + (data.count - headerSize < expected ? " (truncated)" : ""))
+        bytes = try reader.readArray(count: expected) { "\($0) data bytes, expected \(expected) for dimensions \(dimensions) (truncated)" }
+        var extra: UInt8 = 0
+        guard try reader.read(into: &extra, count: 1) == 0 else {
+            throw DatasetError(path: path, problem: "more than the \(expected) data bytes expected for dimensions \(dimensions)")
         }
+        try reader.checkStreamEnd()
         self.dimensions = dimensions
-        bytes = Array(data[headerSize...])
     }
 }
 

@@ -6,9 +6,13 @@
 // Backward kernels *add* into their gradient outputs.
 
 import CBLAS
+import Foundation
 
 /// Floats of unfolded columns processed per chunk (bounds workspace memory).
-let convolutionWorkspaceBudget = 1 << 21
+let convolutionWorkspaceBudget: Int = {
+    if let text = getenv("GENTRAIN_CONV_BUDGET"), let value = Int(String(cString: text)) { return value }
+    return 1 << 18
+}()
 
 /// Images per chunk so that the unfolded columns stay within the workspace budget.
 func imagesPerChunk(_ geometry: ConvolutionGeometry) -> Int {

@@ -8,6 +8,13 @@
 /// Pullback: the input gradient is the transposed convolution of dy; the weight gradient is
 /// `dy x unfold(x)^T`; the bias gradient sums dy over images and positions.
 public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Padding = .valid) -> Variable {
+    conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, activation: IdentityFunction())
+}
+
+/// `activation(conv(x, weight) + bias)` as one op: only the activated output is kept, and the pullback
+/// first turns dy into `dy * f'(y)` (fused like cuDNN's convolution-bias-activation).
+public func conv2d<Function: OutputDifferentiableFunction>(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1,
+                                                           padding: Padding = .valid, activation: Function) -> Variable {
     guard x.shape.count == 4, weight.shape.count == 4, weight.shape[1] == x.shape[1], weight.shape[2] == weight.shape[3] else {
         fatalError("conv2d: input \(x.shape) and weight \(weight.shape) (expected [O, \(x.shape.count == 4 ? x.shape[1] : -1), K, K])")
     }
@@ -17,9 +24,11 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int
     let output = Tensor(uninitialized: [g.batch, g.outputChannels, g.outputHeight, g.outputWidth])
     convolutionForward(output: output.sharedWritePointer, input: x.value.readPointer, weight: weight.value.readPointer,
                        bias: bias?.value.readPointer, geometry: g)
+    applyActivation(activation, to: output)
     FlopCounter.add(g.forwardOperations)
     let inputs = [x, weight] + (bias.map { [$0] } ?? [])
-    return Variable.record(output, inputs: inputs) { gradient in
+    return Variable.record(output, inputs: inputs) { outputGradient in
+        let gradient = activationPullback(activation, outputGradient, output: output)
         withGradientPointers(x, weight, bias) { inputGradient, weightGradient, biasGradient in
             convolutionBackward(inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
                                 outputGradient: gradient.readPointer, input: x.value.readPointer,
@@ -34,6 +43,12 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int
 ///
 /// Pullback: the input gradient is the convolution of dy; the weight gradient is `x x unfold(dy)^T`.
 public func conv2dTranspose(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Padding = .valid) -> Variable {
+    conv2dTranspose(x, weight: weight, bias: bias, stride: stride, padding: padding, activation: IdentityFunction())
+}
+
+/// `activation(conv^T(x, weight) + bias)` as one op (see the fused `conv2d`).
+public func conv2dTranspose<Function: OutputDifferentiableFunction>(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1,
+                                                                    padding: Padding = .valid, activation: Function) -> Variable {
     guard x.shape.count == 4, weight.shape.count == 4, weight.shape[0] == x.shape[1], weight.shape[2] == weight.shape[3] else {
         fatalError("conv2dTranspose: input \(x.shape) and weight \(weight.shape) (expected [\(x.shape.count == 4 ? x.shape[1] : -1), O, K, K])")
     }
@@ -43,9 +58,11 @@ public func conv2dTranspose(_ x: Variable, weight: Variable, bias: Variable?, st
     let output = Tensor(uninitialized: [g.batch, g.inputChannels, g.inputHeight, g.inputWidth])
     transposedConvolutionForward(output: output.sharedWritePointer, input: x.value.readPointer,
                                  weight: weight.value.readPointer, bias: bias?.value.readPointer, geometry: g)
+    applyActivation(activation, to: output)
     FlopCounter.add(g.forwardOperations)
     let inputs = [x, weight] + (bias.map { [$0] } ?? [])
-    return Variable.record(output, inputs: inputs) { gradient in
+    return Variable.record(output, inputs: inputs) { outputGradient in
+        let gradient = activationPullback(activation, outputGradient, output: output)
         withGradientPointers(x, weight, bias) { inputGradient, weightGradient, biasGradient in
             transposedConvolutionBackward(inputGradient: inputGradient, weightGradient: weightGradient,
                                           biasGradient: biasGradient, outputGradient: gradient.readPointer,
@@ -66,4 +83,22 @@ func withGradientPointers(_ first: Variable, _ second: Variable, _ third: Variab
         }
     }
     with(first) { a in with(second) { b in with(third) { c in body(a, b, c) } } }
+}
+
+/// Applies `function` in place to a freshly computed output (nothing for the identity).
+@inline(__always)
+func applyActivation<Function: OutputDifferentiableFunction>(_ function: Function, to output: Tensor) {
+    if Function.self == IdentityFunction.self { return }
+    let values = output.sharedWritePointer
+    for index in 0..<output.count { values[index] = function.value(values[index]) }
+}
+
+/// `dy * f'(y)`: the gradient before a fused activation (dy itself for the identity).
+@inline(__always)
+func activationPullback<Function: OutputDifferentiableFunction>(_ function: Function, _ gradient: Tensor, output: Tensor) -> Tensor {
+    if Function.self == IdentityFunction.self { return gradient }
+    let result = Tensor(uninitialized: gradient.shape)
+    let dy = gradient.readPointer, y = output.readPointer, destination = result.sharedWritePointer
+    for index in 0..<gradient.count { destination[index] = dy[index] * function.derivative(y: y[index]) }
+    return result
 }

@@ -21,6 +21,25 @@ public enum Activation: Sendable, Equatable {
         case .leakyRelu(let slope): return TensorCore.leakyRelu(x, slope: slope)
         }
     }
+
+    /// Runs `operation` with this activation fused in when it is an `OutputDifferentiableFunction` (linear,
+    /// ReLU, leaky ReLU, sigmoid, tanh); otherwise runs it linear and applies the activation after.
+    /// Each case passes a concrete type, so the fused kernels are specialized.
+    func fused<Operation: FusableOperation>(_ operation: Operation) -> Variable {
+        switch self {
+        case .linear: return operation(IdentityFunction())
+        case .relu: return operation(ReLUFunction())
+        case .leakyRelu(let slope): return operation(LeakyReLUFunction(slope: slope))
+        case .sigmoid: return operation(SigmoidFunction())
+        case .tanh: return operation(TanhFunction())
+        case .silu, .softplus, .softmax: return self(operation(IdentityFunction()))
+        }
+    }
+}
+
+/// An op that can apply an activation to its output as part of itself.
+protocol FusableOperation {
+    func callAsFunction<Function: OutputDifferentiableFunction>(_ activation: Function) -> Variable
 }
 
 /// Keras `Dense`: `activation(x kernel + bias)`, kernel [in, out].
@@ -38,9 +57,14 @@ public final class Dense {
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
-        var y = matmul(x, kernel.variable)
-        if let bias { y = y + bias.variable }
-        return activation(y)
+        activation.fused(Operation(x: x, kernel: kernel.variable, bias: bias?.variable))
+    }
+
+    struct Operation: FusableOperation {
+        let x: Variable, kernel: Variable, bias: Variable?
+        func callAsFunction<Function: OutputDifferentiableFunction>(_ activation: Function) -> Variable {
+            dense(x, kernel: kernel, bias: bias, activation: activation)
+        }
     }
 }
 
@@ -65,7 +89,14 @@ public final class Conv2D {
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
-        activation(conv2d(x, weight: kernel.variable, bias: bias?.variable, stride: stride, padding: padding))
+        activation.fused(Operation(x: x, kernel: kernel.variable, bias: bias?.variable, stride: stride, padding: padding))
+    }
+
+    struct Operation: FusableOperation {
+        let x: Variable, kernel: Variable, bias: Variable?, stride: Int, padding: Padding
+        func callAsFunction<Function: OutputDifferentiableFunction>(_ activation: Function) -> Variable {
+            conv2d(x, weight: kernel, bias: bias, stride: stride, padding: padding, activation: activation)
+        }
     }
 }
 
@@ -90,7 +121,14 @@ public final class Conv2DTranspose {
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
-        activation(conv2dTranspose(x, weight: kernel.variable, bias: bias?.variable, stride: stride, padding: padding))
+        activation.fused(Operation(x: x, kernel: kernel.variable, bias: bias?.variable, stride: stride, padding: padding))
+    }
+
+    struct Operation: FusableOperation {
+        let x: Variable, kernel: Variable, bias: Variable?, stride: Int, padding: Padding
+        func callAsFunction<Function: OutputDifferentiableFunction>(_ activation: Function) -> Variable {
+            conv2dTranspose(x, weight: kernel, bias: bias, stride: stride, padding: padding, activation: activation)
+        }
     }
 }
 

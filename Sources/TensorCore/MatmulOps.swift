@@ -89,3 +89,43 @@ public func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, trans
         }
     }
 }
+
+/// A dense layer as one op: `activation(x kernel + bias)`, x [N, in], kernel [in, out], bias [out].
+///
+/// Pullback: `dz = dy * f'(y)`, then `dx += dz kernel^T`, `dkernel += x^T dz`, `dbias += sum_rows dz`.
+public func dense<Function: OutputDifferentiableFunction>(_ x: Variable, kernel: Variable, bias: Variable?, activation: Function) -> Variable {
+    guard x.shape.count == 2, kernel.shape.count == 2, x.shape[1] == kernel.shape[0] else {
+        fatalError("dense: input \(x.shape) and kernel \(kernel.shape)")
+    }
+    let (rows, inner, columns) = (x.shape[0], kernel.shape[0], kernel.shape[1])
+    let output = Tensor(uninitialized: [rows, columns])
+    matmulKernel(output.sharedWritePointer, x.value.readPointer, kernel.value.readPointer, m: rows, n: columns, k: inner)
+    if let bias {
+        let values = output.sharedWritePointer, offsets = bias.value.readPointer
+        for row in 0..<rows { for column in 0..<columns { values[row * columns + column] += offsets[column] } }
+    }
+    applyActivation(activation, to: output)
+    FlopCounter.add(2 * Double(rows * inner * columns))
+    let inputs = [x, kernel] + (bias.map { [$0] } ?? [])
+    return Variable.record(output, inputs: inputs) { outputGradient in
+        let gradient = activationPullback(activation, outputGradient, output: output)
+        let dz = gradient.readPointer
+        if x.requiresGradient {
+            x.accumulateGradient { dx in
+                matmulKernel(dx, dz, kernel.value.readPointer, m: rows, n: inner, k: columns, transposeB: true, accumulate: true)
+            }
+            FlopCounter.add(2 * Double(rows * inner * columns))
+        }
+        if kernel.requiresGradient {
+            kernel.accumulateGradient { dw in
+                matmulKernel(dw, x.value.readPointer, dz, m: inner, n: columns, k: rows, transposeA: true, accumulate: true)
+            }
+            FlopCounter.add(2 * Double(rows * inner * columns))
+        }
+        if let bias, bias.requiresGradient {
+            bias.accumulateGradient { db in
+                for row in 0..<rows { for column in 0..<columns { db[column] += dz[row * columns + column] } }
+            }
+        }
+    }
+}

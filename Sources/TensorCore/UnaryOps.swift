@@ -4,21 +4,89 @@
 
 import Foundation
 
+/// A scalar function with its derivative, dispatched statically so that the loops over values are
+/// specialized and inlined (an escaping closure per value would be an indirect call each time).
+public protocol ElementwiseFunction {
+    /// f(x).
+    func value(_ x: Float) -> Float
+    /// f'(x), given x and y = f(x).
+    func derivative(x: Float, y: Float) -> Float
+}
+
+/// An activation whose derivative can be computed from its output alone, so that a fused op may keep
+/// only y for the backward pass.
+public protocol OutputDifferentiableFunction: ElementwiseFunction {
+    /// f'(x) written in terms of y = f(x).
+    func derivative(y: Float) -> Float
+}
+
+extension OutputDifferentiableFunction {
+    @inline(__always) public func derivative(x: Float, y: Float) -> Float { derivative(y: y) }
+}
+
 extension Variable {
-    /// Records `y = f(x)` with pullback `dx += dy * derivative(x, y)`.
+    /// Records `y = f(x)` with pullback `dx += dy * f'(x, y)`.
     @inline(__always)
-    func unary(_ forward: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
+    func unary<Function: ElementwiseFunction>(_ function: Function) -> Variable {
         let input = self
-        let output = value.map(forward)
+        let output = value.map { function.value($0) }
         return Variable.record(output, inputs: [input]) { gradient in
             let x = input.value.readPointer
             let y = output.readPointer
             let upstream = gradient.readPointer
             input.accumulateGradient { destination in
-                for index in 0..<output.count { destination[index] += upstream[index] * derivative(x[index], y[index]) }
+                for index in 0..<output.count { destination[index] += upstream[index] * function.derivative(x: x[index], y: y[index]) }
             }
         }
     }
+
+    /// Records `y = f(x)` from closures (for rarely used functions; the hot ones are `ElementwiseFunction`s).
+    func unary(_ forward: @escaping (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Variable {
+        unary(ClosureFunction(forward: forward, derivativeClosure: derivative))
+    }
+}
+
+struct ClosureFunction: ElementwiseFunction {
+    let forward: (Float) -> Float
+    let derivativeClosure: (Float, Float) -> Float
+    func value(_ x: Float) -> Float { forward(x) }
+    func derivative(x: Float, y: Float) -> Float { derivativeClosure(x, y) }
+}
+
+/// max(x, 0).
+public struct ReLUFunction: OutputDifferentiableFunction {
+    public init() {}
+    @inline(__always) public func value(_ x: Float) -> Float { Swift.max(x, 0) }
+    @inline(__always) public func derivative(y: Float) -> Float { y > 0 ? 1 : 0 }
+}
+
+/// x for x > 0, slope * x otherwise (slope > 0, so the sign of y is the sign of x).
+public struct LeakyReLUFunction: OutputDifferentiableFunction {
+    public let slope: Float
+    public init(slope: Float) { self.slope = slope }
+    @inline(__always) public func value(_ x: Float) -> Float { x > 0 ? x : slope * x }
+    @inline(__always) public func derivative(y: Float) -> Float { y > 0 ? 1 : slope }
+}
+
+/// 1 / (1 + e^-x).
+public struct SigmoidFunction: OutputDifferentiableFunction {
+    public init() {}
+    @inline(__always) public func value(_ x: Float) -> Float { sigmoidScalar(x) }
+    @inline(__always) public func derivative(y: Float) -> Float { y * (1 - y) }
+}
+
+/// tanh(x).
+public struct TanhFunction: OutputDifferentiableFunction {
+    public init() {}
+    @inline(__always) public func value(_ x: Float) -> Float { Foundation.tanh(x) }
+    @inline(__always) public func derivative(y: Float) -> Float { 1 - y * y }
+}
+
+/// The identity.
+public struct IdentityFunction: OutputDifferentiableFunction {
+    public init() {}
+    @inline(__always) public func value(_ x: Float) -> Float { x }
+    @inline(__always) public func derivative(y: Float) -> Float { 1 }
 }
 
 /// `e^x`. Derivative: y.
@@ -37,18 +105,19 @@ public func pow(_ x: Variable, _ exponent: Float) -> Variable {
 }
 
 /// `max(x, 0)`. Derivative: 1 where x > 0, else 0.
-public func relu(_ x: Variable) -> Variable { x.unary({ Swift.max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 }) }
+public func relu(_ x: Variable) -> Variable { x.unary(ReLUFunction()) }
 
 /// `x` for x > 0, `slope * x` otherwise (Keras default slope 0.3; the course's GANs use 0.2).
 public func leakyRelu(_ x: Variable, slope: Float = 0.3) -> Variable {
-    x.unary({ $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
+    guard slope > 0 else { fatalError("leakyRelu slope must be positive, got \(slope)") }
+    return x.unary(LeakyReLUFunction(slope: slope))
 }
 
 /// Logistic sigmoid `1 / (1 + e^-x)`, computed without overflow. Derivative: y (1 - y).
-public func sigmoid(_ x: Variable) -> Variable { x.unary(sigmoidScalar, derivative: { _, y in y * (1 - y) }) }
+public func sigmoid(_ x: Variable) -> Variable { x.unary(SigmoidFunction()) }
 
 /// Hyperbolic tangent. Derivative: 1 - y^2.
-public func tanh(_ x: Variable) -> Variable { x.unary({ Foundation.tanh($0) }, derivative: { _, y in 1 - y * y }) }
+public func tanh(_ x: Variable) -> Variable { x.unary(TanhFunction()) }
 
 /// SiLU (swish) `x sigmoid(x)`. Derivative: s + x s (1 - s).
 public func silu(_ x: Variable) -> Variable {

@@ -132,3 +132,41 @@ import Testing
         #expect(counter.operations == 2 * 2 * (2 * 16 * 9))
     }
 }
+
+@Suite struct FusedActivationTests {
+    // Inputs kept away from 0 after the linear part is hard to arrange; ReLU's kink is avoided by the
+    // leaky and smooth cases, and ReLU is checked against the unfused composition instead.
+    @Test func fusedConvolutionMatchesComposition() {
+        let x = randomTensor([2, 2, 4, 4], seed: 20), w = randomTensor([3, 2, 3, 3], seed: 21), b = randomTensor([3], seed: 22)
+        let fused = conv2d(Variable(x), weight: Variable(w), bias: Variable(b), stride: 2, padding: .same, activation: ReLUFunction()).value
+        let composed = relu(conv2d(Variable(x), weight: Variable(w), bias: Variable(b), stride: 2, padding: .same)).value
+        #expect(maxDifference(fused, composed) == 0)
+        // Leaky ReLU: the fused gradients equal those of the composition (finite differences would cross the kink).
+        func gradients(fused: Bool) -> [Tensor] {
+            let variables = [x, w, b].map { Variable($0, requiresGradient: true) }
+            let y = fused
+                ? conv2d(variables[0], weight: variables[1], bias: variables[2], stride: 1, padding: .same, activation: LeakyReLUFunction(slope: 0.2))
+                : leakyRelu(conv2d(variables[0], weight: variables[1], bias: variables[2], stride: 1, padding: .same), slope: 0.2)
+            sum(y * Variable(randomTensor(y.shape, seed: 29))).backward()
+            return variables.map { $0.gradient! }
+        }
+        for (a, b) in zip(gradients(fused: true), gradients(fused: false)) { #expect(maxDifference(a, b) < 1e-5) }
+        checkGradients([x, w, b]) { conv2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: .same, activation: TanhFunction()) }
+    }
+
+    @Test func fusedTransposedConvolutionGradients() {
+        let x = randomTensor([2, 3, 3, 3], seed: 23), w = randomTensor([3, 2, 4, 4], seed: 24), b = randomTensor([2], seed: 25)
+        checkGradients([x, w, b]) { conv2dTranspose($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: .same, activation: SigmoidFunction()) }
+        checkGradients([x, w, b]) { conv2dTranspose($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: .same, activation: LeakyReLUFunction(slope: 0.2)) }
+    }
+
+    @Test func fusedDenseMatchesMatmulPlusBiasAndHasGradients() {
+        let x = randomTensor([3, 4], seed: 26), w = randomTensor([4, 5], seed: 27), b = randomTensor([5], seed: 28)
+        let fused = dense(Variable(x), kernel: Variable(w), bias: Variable(b), activation: IdentityFunction()).value
+        let composed = (matmul(Variable(x), Variable(w)) + Variable(b)).value
+        #expect(maxDifference(fused, composed) < 1e-6)
+        checkGradients([x, w, b]) { dense($0[0], kernel: $0[1], bias: $0[2], activation: IdentityFunction()) }
+        checkGradients([x, w, b]) { dense($0[0], kernel: $0[1], bias: $0[2], activation: TanhFunction()) }
+        checkGradients([x, w]) { dense($0[0], kernel: $0[1], bias: nil, activation: SigmoidFunction()) }
+    }
+}
