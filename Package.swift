@@ -42,6 +42,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TensorCore", "CZlib"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
+        .testTarget(name: "LauncherTests", dependencies: ["gentrain"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,9 +10,10 @@ struct Bench: ParsableCommand {
         abstract: "Time training steps of a model: median ms/step, images/s, GFLOP/s, peak memory.")
 
     enum ModelName: String, ExpressibleByArgument, CaseIterable {
-        case autoencoder, vae, dcgan
+        case autoencoder, vae, dcgan, sgemm
         init?(argument: String) {
             switch argument.lowercased() {
+            case "sgemm": self = .sgemm
             case "autoencoder", "ae": self = .autoencoder
             case "vae": self = .vae
             case "dcgan": self = .dcgan
@@ -21,7 +22,8 @@ struct Bench: ParsableCommand {
         }
     }
 
-    @Argument(help: "autoencoder (ae), vae or dcgan.") var model: ModelName
+    @Argument(help: "autoencoder (ae), vae, dcgan, or sgemm (the BLAS rate on 1024x1024 matrices, the yardstick for convolutions).")
+    var model: ModelName
     @Option(help: "Global batch size.") var batch = 128
     @Option(help: "Timed steps.") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmup = 5
@@ -31,12 +33,14 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(threads)
-        let dataset = try ImageDataset.load(folder: data, split: .train)
+        if model == .sgemm { return try benchSgemm() }
+        let dataset = try trainingData()
         let trainable: any TrainableModel
         switch model {
         case .autoencoder: trainable = Autoencoder(seed: 0)
         case .vae: trainable = VariationalAutoencoder(seed: 0)
         case .dcgan: trainable = DCGAN(seed: 0)
+        case .sgemm: return
         }
         let perStep = trainable.realImagesPerStep(globalBatch: batch)
         var generator = SeededGenerator(seed: 0)
@@ -48,22 +52,23 @@ struct Bench: ParsableCommand {
             trainable.trainStep(images, context: context)
         }
         let counter = FlopCounter()
-        FlopCounter.$current.withValue(counter) { step(0) }
-        for index in 0..<warmup { step(index + 1) }
         var times: [Double] = []
-        for index in 0..<steps {
-            let start = DispatchTime.now().uptimeNanoseconds
-            step(warmup + 1 + index)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        Parallelism.$threads.withValue(threads) {
+            FlopCounter.$current.withValue(counter) { step(0) }
+            for index in 0..<warmup { step(index + 1) }
+            for index in 0..<steps {
+                let start = DispatchTime.now().uptimeNanoseconds
+                step(warmup + 1 + index)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
         }
+        let (medianTime, gflop) = (median(times), counter.operations / 1e9)
         times.sort()
-        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
-        let gflop = counter.operations / 1e9
         let result: [String: Any] = [
             "framework": "gentrain", "version": gentrainVersion, "model": model.rawValue, "batch": batch, "threads": threads,
-            "steps": steps, "ms_median": round2(median), "ms_min": round2(times.first!), "ms_max": round2(times.last!),
-            "img_s": round2(Double(batch) / median * 1000), "gflop_step": round2(gflop),
-            "gflops_achieved": round2(gflop / median * 1000), "peak_rss_mb": round2(peakResidentMegabytes()),
+            "steps": steps, "ms_median": round2(medianTime), "ms_min": round2(times.first!), "ms_max": round2(times.last!),
+            "img_s": round2(Double(batch) / medianTime * 1000), "gflop_step": round2(gflop),
+            "gflops_achieved": round2(gflop / medianTime * 1000), "peak_rss_mb": round2(peakResidentMegabytes()),
             "blas_core": BLASThreads.coreName,
         ]
         if json {
@@ -71,10 +76,48 @@ struct Bench: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print(String(format: "%@ batch %d, %d thread(s): median %.1f ms/step (min %.1f, max %.1f), %.0f img/s, %.2f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB",
-                         model.rawValue, batch, threads, median, times.first!, times.last!, Double(batch) / median * 1000,
-                         gflop, gflop / median * 1000, peakResidentMegabytes()))
+                         model.rawValue, batch, threads, medianTime, times.first!, times.last!, Double(batch) / medianTime * 1000,
+                         gflop, gflop / medianTime * 1000, peakResidentMegabytes()))
         }
     }
 }
 
 func round2(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+extension Bench {
+    /// The data the model trains on: all of the training split, or the DCGAN's one class (8, bags), as the
+    /// course trains it; the full split is released before training starts.
+    func trainingData() throws -> ImageDataset {
+        let training = try ImageDataset.load(folder: data, split: .train)
+        return model == .dcgan ? training.filtered(classes: [8]) : training
+    }
+
+    /// Times `C = A B` on 1024 x 1024 Float32 matrices through the same OpenBLAS the convolutions use.
+    func benchSgemm() throws {
+        let size = 1024
+        var generator = SeededGenerator(seed: 0)
+        let a = generator.uniformTensor([size, size]), b = generator.uniformTensor([size, size])
+        let c = Tensor(zeros: [size, size])
+        for _ in 0..<max(warmup, 1) { matmulKernel(c.sharedWritePointer, a.readPointer, b.readPointer, m: size, n: size, k: size) }
+        var times: [Double] = []
+        for _ in 0..<steps {
+            let start = DispatchTime.now().uptimeNanoseconds
+            matmulKernel(c.sharedWritePointer, a.readPointer, b.readPointer, m: size, n: size, k: size)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        let gflops = 2 * Double(size * size * size) / median(times) / 1e6
+        let result: [String: Any] = ["framework": "gentrain", "model": "sgemm", "size": size, "threads": threads,
+                                     "ms_median": round2(median(times)), "gflops_median": round2(gflops),
+                                     "gflops_best": round2(2 * Double(size * size * size) / times.min()! / 1e6), "blas_core": BLASThreads.coreName]
+        if json {
+            print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print(String(format: "sgemm %dx%d, %d thread(s): %.1f GFLOP/s median (OpenBLAS %@)", size, size, threads, gflops, BLASThreads.coreName))
+        }
+    }
+}

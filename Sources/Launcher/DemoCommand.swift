@@ -23,6 +23,10 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(threads)
+        try Parallelism.$threads.withValue(threads) { try train() }
+    }
+
+    func train() throws {
         let train = try ImageDataset.load(folder: data, split: .train)
         let test = try ImageDataset.load(folder: data, split: .test)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)

@@ -33,7 +33,8 @@ private func validRange(outputSize: Int, inputSize: Int, stride: Int, pad: Int, 
 /// Unfolds `images` images starting at `input` into `columns` [C*KH*KW, images*HO*WO].
 func im2col(_ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ g: ConvolutionGeometry, images: Int) {
     let width = images * g.outputPlane
-    for channel in 0..<g.inputChannels {
+    Parallelism.forEachRange(g.inputChannels) { channels in
+    for channel in channels {
         for ki in 0..<g.kernelHeight {
             for kj in 0..<g.kernelWidth {
                 let row = columns + ((channel * g.kernelHeight + ki) * g.kernelWidth + kj) * width
@@ -60,12 +61,14 @@ func im2col(_ columns: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float
             }
         }
     }
+    }
 }
 
 /// Folds `columns` [C*KH*KW, images*HO*WO] back, *adding* into `images` images at `input` (the adjoint of im2col).
 func col2im(_ input: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvolutionGeometry, images: Int) {
     let width = images * g.outputPlane
-    for channel in 0..<g.inputChannels {
+    Parallelism.forEachRange(g.inputChannels) { channels in
+    for channel in channels {
         for ki in 0..<g.kernelHeight {
             for kj in 0..<g.kernelWidth {
                 let row = columns + ((channel * g.kernelHeight + ki) * g.kernelWidth + kj) * width
@@ -87,14 +90,17 @@ func col2im(_ input: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float
             }
         }
     }
+    }
 }
 
 /// Copies `images` images of [channels, plane] at `batched` into `matrix` [channels, images*plane].
 func gatherChannels(_ matrix: UnsafeMutablePointer<Float>, _ batched: UnsafePointer<Float>, channels: Int, plane: Int, images: Int) {
+    Parallelism.forEachRange(channels) { range in
     for image in 0..<images {
-        for channel in 0..<channels {
+        for channel in range {
             (matrix + channel * images * plane + image * plane).update(from: batched + (image * channels + channel) * plane, count: plane)
         }
+    }
     }
 }
 
@@ -102,8 +108,9 @@ func gatherChannels(_ matrix: UnsafeMutablePointer<Float>, _ batched: UnsafePoin
 /// plus `bias[channel]` when given.
 func scatterChannels(_ batched: UnsafeMutablePointer<Float>, _ matrix: UnsafePointer<Float>, channels: Int, plane: Int,
                      images: Int, bias: UnsafePointer<Float>?, accumulate: Bool) {
+    Parallelism.forEachRange(channels) { range in
     for image in 0..<images {
-        for channel in 0..<channels {
+        for channel in range {
             let source = matrix + channel * images * plane + image * plane
             let destination = batched + (image * channels + channel) * plane
             let offset = bias?[channel] ?? 0
@@ -113,6 +120,7 @@ func scatterChannels(_ batched: UnsafeMutablePointer<Float>, _ matrix: UnsafePoi
                 for index in 0..<plane { destination[index] = source[index] + offset }
             }
         }
+    }
     }
 }
 

@@ -90,7 +90,9 @@ func withGradientPointers(_ first: Variable, _ second: Variable, _ third: Variab
 func applyActivation<Function: OutputDifferentiableFunction>(_ function: Function, to output: Tensor) {
     if Function.self == IdentityFunction.self { return }
     let values = output.sharedWritePointer
-    for index in 0..<output.count { values[index] = function.value(values[index]) }
+    Parallelism.forEachRange(output.count, minimumPerThread: 1 << 16) { range in
+        for index in range { values[index] = function.value(values[index]) }
+    }
 }
 
 /// `dy * f'(y)`: the gradient before a fused activation (dy itself for the identity).
@@ -99,6 +101,8 @@ func activationPullback<Function: OutputDifferentiableFunction>(_ function: Func
     if Function.self == IdentityFunction.self { return gradient }
     let result = Tensor(uninitialized: gradient.shape)
     let dy = gradient.readPointer, y = output.readPointer, destination = result.sharedWritePointer
-    for index in 0..<gradient.count { destination[index] = dy[index] * function.derivative(y: y[index]) }
+    Parallelism.forEachRange(gradient.count, minimumPerThread: 1 << 16) { range in
+        for index in range { destination[index] = dy[index] * function.derivative(y: y[index]) }
+    }
     return result
 }

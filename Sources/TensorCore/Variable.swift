@@ -22,7 +22,7 @@ public final class Variable {
     public let value: Tensor
     /// Whether a gradient flows to this variable.
     public let requiresGradient: Bool
-    private let inputs: [Variable]
+    private var inputs: [Variable]
     private var pullback: ((Tensor) -> Void)?
     private var gradientValue: Tensor?
     /// True when the gradient is a view into a flat gradient buffer that is written in place.
@@ -105,8 +105,8 @@ public final class Variable {
 
     /// Back-propagates from this scalar: every variable it depends on receives d(self)/d(variable).
     ///
-    /// The graph is consumed: pullbacks are released as they run, and intermediate gradients
-    /// are dropped once used, so memory falls during the backward pass.
+    /// The graph is consumed: pullbacks, intermediate gradients and links to inputs are released as
+    /// the pass goes, so the memory of the forward values falls during the backward pass.
     public func backward() {
         guard value.count == 1 else { fatalError("backward() needs a scalar loss, got shape \(value.shape)") }
         backward(seed: Tensor(repeating: 1, shape: value.shape))
@@ -116,13 +116,19 @@ public final class Variable {
     public func backward(seed: Tensor) {
         guard requiresGradient else { return }
         accumulateGradient(seed)
-        for node in topologicalOrder().reversed() {
+        var order: [Variable?] = topologicalOrder()
+        for position in order.indices.reversed() {
+            guard let node = order[position] else { continue }
+            order[position] = nil
             guard let pullback = node.pullback else { continue }
             node.pullback = nil
             if let gradient = node.gradientValue {
                 node.gradientValue = nil
                 pullback(gradient)
             }
+            // Every consumer of this node has run: release the inputs so that values nobody else
+            // holds are freed during the backward pass rather than after it.
+            node.inputs = []
         }
     }
 

@@ -170,3 +170,32 @@ import Testing
         checkGradients([x, w]) { dense($0[0], kernel: $0[1], bias: nil, activation: SigmoidFunction()) }
     }
 }
+
+@Suite(.serialized) struct ParallelKernelTests {
+    @Test func twoThreadsGiveTheSameResultsAsNaive() {
+        let g = ConvolutionGeometry.convolution(batch: 3, inputChannels: 5, height: 9, width: 9, outputChannels: 4,
+                                                kernelSize: 3, stride: 2, padding: .same)
+        let input = randomTensor([3, 5, 9, 9], seed: 30), weight = randomTensor([4, 5, 3, 3], seed: 31)
+        let upstream = randomTensor([3, 4, g.outputHeight, g.outputWidth], seed: 32)
+        let fast = Tensor(zeros: upstream.shape), naive = Tensor(zeros: upstream.shape)
+        let fastInput = Tensor(zeros: input.shape), naiveInput = Tensor(zeros: input.shape)
+        let fastWeight = Tensor(zeros: weight.shape), naiveWeight = Tensor(zeros: weight.shape)
+        Parallelism.$threads.withValue(2) {
+            convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
+            convolutionBackward(inputGradient: fastInput.sharedWritePointer, weightGradient: fastWeight.sharedWritePointer, biasGradient: nil,
+                                outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g)
+        }
+        convolutionForwardNaive(output: naive.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
+        convolutionBackwardNaive(inputGradient: naiveInput.sharedWritePointer, weightGradient: naiveWeight.sharedWritePointer,
+                                 outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g)
+        #expect(maxDifference(fast, naive) < 1e-5)
+        #expect(maxDifference(fastInput, naiveInput) < 1e-5)
+        #expect(maxDifference(fastWeight, naiveWeight) < 1e-4)
+        let big = randomTensor([4, 40000], seed: 33)
+        let activated = Parallelism.$threads.withValue(2) {
+            conv2d(Variable(big.reshaped([4, 1, 200, 200])), weight: Variable(Tensor(repeating: 1, shape: [1, 1, 1, 1])), bias: nil,
+                   activation: ReLUFunction()).value
+        }
+        #expect(activated.scalars == big.scalars.map { max($0, 0) })
+    }
+}

@@ -1,0 +1,83 @@
+// A Swift communicator over Open MPI's world. Every MPI call goes through
+// `check`, which turns a failure into a typed `MPIError` naming the call, its
+// return code and MPI's own message (MPI_ERRORS_RETURN is set at start-up, so
+// failures come back as codes instead of aborting).
+
+import CMPI
+
+/// A failed MPI call.
+public struct MPIError: Error, CustomStringConvertible, Sendable {
+    /// The MPI function, e.g. `MPI_Allreduce`.
+    public let function: String
+    /// Its return code.
+    public let code: Int32
+    /// `MPI_Error_string` of the code.
+    public let message: String
+    public var description: String { "\(function) failed with code \(code): \(message)" }
+}
+
+/// Checks an MPI return code.
+@inline(__always)
+func check(_ code: Int32, _ function: StaticString) throws(MPIError) {
+    guard code != gentrain_mpi_success() else { return }
+    var length: Int32 = 0
+    var buffer = [CChar](repeating: 0, count: Int(gentrain_mpi_max_error_string()) + 1)
+    MPI_Error_string(code, &buffer, &length)
+    let message = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    throw MPIError(function: "\(function)", code: code, message: message)
+}
+
+/// The world communicator: this process's rank, the number of ranks, and collectives.
+///
+/// Create one per process (it initialises MPI) and call `finalize()` before exiting. Without `mpirun`
+/// it is a world of one rank.
+public final class Communicator {
+    /// This process's rank, 0 ..< size.
+    public let rank: Int
+    /// Number of ranks.
+    public let size: Int
+    private let world: MPI_Comm
+
+    /// Initialises MPI (once per process) and sets MPI_ERRORS_RETURN on the world communicator.
+    public init() throws(MPIError) {
+        var initialized: Int32 = 0
+        try check(MPI_Initialized(&initialized), "MPI_Initialized")
+        if initialized == 0 { try check(MPI_Init(nil, nil), "MPI_Init") }
+        world = gentrain_mpi_comm_world()
+        try check(MPI_Comm_set_errhandler(world, gentrain_mpi_errors_return()), "MPI_Comm_set_errhandler")
+        var rank: Int32 = 0, size: Int32 = 0
+        try check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank")
+        try check(MPI_Comm_size(world, &size), "MPI_Comm_size")
+        self.rank = Int(rank)
+        self.size = Int(size)
+    }
+
+    /// Waits until every rank has called it.
+    public func barrier() throws(MPIError) { try check(MPI_Barrier(world), "MPI_Barrier") }
+
+    /// Sums `count` floats at `buffer` over all ranks, in place.
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws(MPIError) {
+        try check(MPI_Allreduce(gentrain_mpi_in_place(), buffer, Int32(count), gentrain_mpi_float(), gentrain_mpi_sum(), world),
+                  "MPI_Allreduce")
+    }
+
+    /// Sums `count` doubles at `buffer` over all ranks, in place.
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws(MPIError) {
+        try check(MPI_Allreduce(gentrain_mpi_in_place(), buffer, Int32(count), gentrain_mpi_double(), gentrain_mpi_sum(), world),
+                  "MPI_Allreduce")
+    }
+
+    /// Copies `count` floats at `buffer` from rank `root` to every rank.
+    public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int = 0) throws(MPIError) {
+        try check(MPI_Bcast(buffer, Int32(count), gentrain_mpi_float(), Int32(root), world), "MPI_Bcast")
+    }
+
+    /// Ends the whole job (every rank) with `code`.
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(world, code)
+        fatalError("MPI_Abort returned")
+    }
+
+    /// Shuts MPI down; call once, after the last collective.
+    public func finalize() throws(MPIError) { try check(MPI_Finalize(), "MPI_Finalize") }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+
+/// The `gentrain` executable built beside the test bundle.
+func gentrainExecutable() -> URL {
+    var folder = Bundle.main.bundleURL
+    for _ in 0..<4 where !FileManager.default.fileExists(atPath: folder.appendingPathComponent("gentrain").path) {
+        folder = folder.deletingLastPathComponent()
+    }
+    return folder.appendingPathComponent("gentrain")
+}
+
+/// Runs a program (absolute path) and returns its exit status and combined output.
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// mpirun's path and the flags tests use (root needs Open MPI's explicit permission).
+func mpirun(ranks: Int) -> (path: String, arguments: [String], environment: [String: String]) {
+    var environment: [String: String] = [:]
+    if getuid() == 0 { environment = ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"] }
+    return ("/usr/bin/mpirun", ["-n", "\(ranks)", "--oversubscribe", "--bind-to", "none"], environment)
+}
+
+@Suite(.serialized) struct CommandLineTests {
+    @Test func versionAndHelp() throws {
+        let version = try run(gentrainExecutable().path, ["--version"])
+        #expect(version.status == 0 && version.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
+    }
+
+    @Test func missingDatasetIsAClearErrorWithoutAStackTrace() throws {
+        let result = try run(gentrainExecutable().path, ["demo", "--steps", "1", "--data", "/nonexistent/mnist"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("/nonexistent/mnist") && result.output.contains("folder not found"))
+        #expect(!result.output.contains("Stack") && !result.output.contains("Fatal error"))
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func mpiWorldUnderMpirun(ranks: Int) throws {
+        let launcher = mpirun(ranks: ranks)
+        let result = try run(launcher.path, launcher.arguments + [gentrainExecutable().path, "mpi-check"], environment: launcher.environment)
+        #expect(result.status == 0, "\(result.output)")
+        let lines = result.output.split(separator: "\n").filter { $0.hasPrefix("rank ") }
+        #expect(lines.count == ranks)
+        #expect(lines.allSatisfy { $0.hasSuffix("ok") && $0.contains("of \(ranks):") })
+    }
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Times gentrain and PyTorch (CPU) on the same models, batch and threads, alternately, in one run.
+
+The machine's speed drifts in episodes of ~20 s, so the programs are run A B A B ... and each
+round's medians are compared within the round. Prints every JSON line it gets, then a table of the
+median over rounds of each program's ms/step and the ratio (PyTorch / gentrain: above 1 means gentrain
+is faster). PyTorch comes from PyPI (`pip install torch`); its reference models and timing script are
+`bench_torch.py` and `torch_models.py` in the anchors folder.
+
+    python3 scripts/bench_vs_pytorch.py [--rounds 2] [--threads 1,2] [--models ae,vae,dcgan]
+                                        [--anchors ../shared/anchors] [--iters 10]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+TORCH_NAMES = {"ae": "AE", "vae": "VAE", "dcgan": "DCGAN"}
+
+
+def run_json(command, env=None):
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return lines[-1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--models", default="ae,vae,dcgan")
+    parser.add_argument("--anchors", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "anchors"))
+    parser.add_argument("--gentrain", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release", "gentrain"))
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=128)
+    args = parser.parse_args()
+    torch_script = os.path.join(args.anchors, "bench_torch.py")
+    if not os.path.exists(torch_script):
+        sys.exit(f"{torch_script} not found: pass --anchors FOLDER")
+    results = {}
+    for round_index in range(args.rounds):
+        for model in args.models.split(","):
+            for threads in [int(t) for t in args.threads.split(",")]:
+                programs = {
+                    "gentrain": [args.gentrain, "bench", model, "--batch", str(args.batch), "--steps", str(args.iters),
+                                 "--warmup", str(args.warmup), "--threads", str(threads), "--json"],
+                    "torch NCHW": [sys.executable, torch_script, "steps", "--threads", str(threads), "--models", TORCH_NAMES[model],
+                                   "--batch", str(args.batch), "--iters", str(args.iters), "--warmup", str(args.warmup)],
+                    "torch NHWC": [sys.executable, torch_script, "steps", "--threads", str(threads), "--models", TORCH_NAMES[model],
+                                   "--batch", str(args.batch), "--iters", str(args.iters), "--warmup", str(args.warmup), "--channels-last"],
+                }
+                for name, command in programs.items():
+                    result = run_json(command)
+                    result["round"] = round_index
+                    print(json.dumps(result), flush=True)
+                    results.setdefault((model, threads, name), []).append(result)
+    print()
+    print("| model | threads | gentrain ms | torch NCHW ms | torch NHWC ms | best torch / gentrain | gentrain GFLOP/s | gentrain peak RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for model in args.models.split(","):
+        for threads in [int(t) for t in args.threads.split(",")]:
+            ours = statistics.median(r["ms_median"] for r in results[(model, threads, "gentrain")])
+            nchw = statistics.median(r["ms_median"] for r in results[(model, threads, "torch NCHW")])
+            nhwc = statistics.median(r["ms_median"] for r in results[(model, threads, "torch NHWC")])
+            gflops = statistics.median(r["gflops_achieved"] for r in results[(model, threads, "gentrain")])
+            rss = max(r["peak_rss_mb"] for r in results[(model, threads, "gentrain")])
+            print(f"| {model} | {threads} | {ours:.0f} | {nchw:.0f} | {nhwc:.0f} | {min(nchw, nhwc) / ours:.2f} | {gflops:.1f} | {rss:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
