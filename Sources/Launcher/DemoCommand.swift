@@ -29,6 +29,10 @@ struct Demo: ParsableCommand {
     func train() throws {
         let train = try ImageDataset.load(folder: data, split: .train)
         let test = try ImageDataset.load(folder: data, split: .test)
+        guard batch <= train.count else {
+            throw ValidationError("--batch \(batch) is larger than the \(train.count) training images in \(data)")
+        }
+        guard test.count >= 2 else { throw ValidationError("\(data): the test split needs at least 2 images for the pictures") }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let metrics = try JSONLinesWriter(path: output + "/metrics.jsonl")
         let model = Autoencoder(seed: seed)
@@ -48,16 +52,16 @@ struct Demo: ParsableCommand {
             if step % 10 == 0 || step == steps - 1 { metrics.write(["step": step + 1, "loss": Double(loss)]) }
             progress.update(step + 1, detail: String(format: "loss %.5f", loss))
         }
-        let evaluation = test.batch(0..<1000, scaling: .unit)
+        let evaluation = test.batch(0..<min(1000, test.count), scaling: .unit)
         let testLoss = withoutGradient { meanSquaredError(model.decode(model.encode(Variable(evaluation))), evaluation).value.scalar }
-        metrics.write(["step": steps, "test_mse": Double(testLoss)])
-        let originals = test.batch(0..<10, scaling: .unit)
+        metrics.write(["step": steps, "test_mse": Double(testLoss), "test_images": evaluation.shape[0]])
+        let originals = test.batch(0..<min(10, test.count), scaling: .unit)
         let reconstructions = withoutGradient { model.decode(model.encode(Variable(originals))).value }
         let pairs = concatenate([Variable(originals), Variable(reconstructions)], axis: 0).value
         try imageGrid(pairs, columns: 10).writePNG(to: output + "/reconstructions.png")
         let strip = model.interpolate(test.batch([0], scaling: .unit), test.batch([1], scaling: .unit))
         try imageGrid(strip, columns: 11).writePNG(to: output + "/interpolation.png")
-        print(String(format: "test MSE %.5f over 1000 images", testLoss))
+        print(String(format: "test MSE %.5f over %d images", testLoss, evaluation.shape[0]))
         print("wrote \(output)/reconstructions.png (top: test images, bottom: reconstructions), \(output)/interpolation.png, \(output)/metrics.jsonl")
     }
 }
