@@ -32,7 +32,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        BLASThreads.set(threads)
+        BLASThreads.set(model == .sgemm ? threads : blasThreads(forWorkers: threads))
         if model == .sgemm { return try benchSgemm() }
         let dataset = try trainingData()
         let trainable: any TrainableModel

@@ -22,7 +22,7 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
+        BLASThreads.set(blasThreads(forWorkers: threads))
         try Parallelism.$threads.withValue(threads) { try train() }
     }
 

@@ -64,3 +64,9 @@ struct JSONLinesWriter {
         handle.write(data + Data("\n".utf8))
     }
 }
+
+/// BLAS threads when gentrain's own kernels use `workers` threads: the convolutions then split the batch
+/// across workers that each call a single-threaded sgemm (OpenBLAS's own threads would spin against them).
+func blasThreads(forWorkers workers: Int) -> Int {
+    ProcessInfo.processInfo.environment["GENTRAIN_BLAS_THREADS"].flatMap(Int.init) ?? 1
+}

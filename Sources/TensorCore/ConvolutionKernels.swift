@@ -136,19 +136,66 @@ func accumulateBiasGradient(_ biasGradient: UnsafeMutablePointer<Float>, _ gradi
     }
 }
 
+/// How a batch is cut into chunks of images, and how many workers share them: with several threads and
+/// at least as many chunks, each worker takes a contiguous run of chunks with its own workspace (so
+/// unfolding, sgemm and folding all run in parallel, with single-threaded BLAS calls).
+struct ChunkPlan {
+    let batch: Int
+    let chunk: Int
+    let chunks: Int
+    let workers: Int
+
+    init(_ g: ConvolutionGeometry) {
+        batch = g.batch
+        chunk = imagesPerChunk(g)
+        chunks = (g.batch + chunk - 1) / chunk
+        let threads = Parallelism.threads
+        workers = threads > 1 && chunks >= threads ? threads : 1
+    }
+
+    /// Calls `body(first, images, worker)` for every chunk; `workspaceSize` floats per worker are allocated
+    /// and passed in `workspace`.
+    func run(workspaceSize: Int, _ body: (_ first: Int, _ images: Int, _ workspace: UnsafeMutablePointer<Float>, _ worker: Int) -> Void) {
+        let workspaces = UnsafeMutablePointer<Float>.allocate(capacity: workspaceSize * workers)
+        defer { workspaces.deallocate() }
+        Parallelism.forEachWorker(workers) { worker in
+            let start = worker * chunks / workers, end = (worker + 1) * chunks / workers
+            for index in start..<end {
+                let first = index * chunk
+                body(first, min(chunk, batch - first), workspaces + worker * workspaceSize, worker)
+            }
+        }
+    }
+}
+
 /// `output = conv(input, weight) + bias`. output [N, O, HO, WO] is overwritten.
 public func convolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry) {
-    let chunk = imagesPerChunk(g)
-    let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * chunk * g.outputPlane)
-    let product = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * chunk * g.outputPlane)
-    defer { columns.deallocate(); product.deallocate() }
-    for first in stride(from: 0, to: g.batch, by: chunk) {
-        let images = min(chunk, g.batch - first)
+    let plan = ChunkPlan(g)
+    let columnsSize = g.patchSize * plan.chunk * g.outputPlane
+    plan.run(workspaceSize: columnsSize + g.outputChannels * plan.chunk * g.outputPlane) { first, images, workspace, _ in
+        let columns = workspace, product = workspace + columnsSize
         im2col(columns, input + first * g.inputChannels * g.inputPlane, g, images: images)
         matmulKernel(product, weight, columns, m: g.outputChannels, n: images * g.outputPlane, k: g.patchSize)
         scatterChannels(output + first * g.outputChannels * g.outputPlane, product, channels: g.outputChannels,
                         plane: g.outputPlane, images: images, bias: bias, accumulate: false)
+    }
+}
+
+/// Adds the per-worker weight-gradient partial sums (worker 0 writes straight into `weightGradient`).
+private func withWeightGradientAccumulators(_ weightGradient: UnsafeMutablePointer<Float>?, count: Int, workers: Int,
+                                            _ body: (_ accumulator: (Int) -> UnsafeMutablePointer<Float>?) -> Void) {
+    guard let weightGradient, workers > 1 else {
+        body { _ in weightGradient }
+        return
+    }
+    let partials = UnsafeMutablePointer<Float>.allocate(capacity: count * (workers - 1))
+    partials.initialize(repeating: 0, count: count * (workers - 1))
+    defer { partials.deallocate() }
+    body { worker in worker == 0 ? weightGradient : partials + (worker - 1) * count }
+    for worker in 1..<workers {
+        let partial = partials + (worker - 1) * count
+        for index in 0..<count { weightGradient[index] += partial[index] }
     }
 }
 
@@ -157,23 +204,23 @@ public func convolutionForward(output: UnsafeMutablePointer<Float>, input: Unsaf
 public func convolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
                                 biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>,
                                 input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry) {
-    let chunk = imagesPerChunk(g)
-    let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * chunk * g.outputPlane)
-    let gathered = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * chunk * g.outputPlane)
-    defer { columns.deallocate(); gathered.deallocate() }
-    for first in stride(from: 0, to: g.batch, by: chunk) {
-        let images = min(chunk, g.batch - first)
-        let width = images * g.outputPlane
-        gatherChannels(gathered, outputGradient + first * g.outputChannels * g.outputPlane,
-                       channels: g.outputChannels, plane: g.outputPlane, images: images)
-        if let weightGradient {
-            im2col(columns, input + first * g.inputChannels * g.inputPlane, g, images: images)
-            matmulKernel(weightGradient, gathered, columns, m: g.outputChannels, n: g.patchSize, k: width,
-                         transposeB: true, accumulate: true)
-        }
-        if let inputGradient {
-            matmulKernel(columns, weight, gathered, m: g.patchSize, n: width, k: g.outputChannels, transposeA: true)
-            col2im(inputGradient + first * g.inputChannels * g.inputPlane, columns, g, images: images)
+    let plan = ChunkPlan(g)
+    let columnsSize = g.patchSize * plan.chunk * g.outputPlane
+    withWeightGradientAccumulators(weightGradient, count: g.outputChannels * g.patchSize, workers: plan.workers) { accumulator in
+        plan.run(workspaceSize: columnsSize + g.outputChannels * plan.chunk * g.outputPlane) { first, images, workspace, worker in
+            let columns = workspace, gathered = workspace + columnsSize
+            let width = images * g.outputPlane
+            gatherChannels(gathered, outputGradient + first * g.outputChannels * g.outputPlane,
+                           channels: g.outputChannels, plane: g.outputPlane, images: images)
+            if let weightGradient = accumulator(worker) {
+                im2col(columns, input + first * g.inputChannels * g.inputPlane, g, images: images)
+                matmulKernel(weightGradient, gathered, columns, m: g.outputChannels, n: g.patchSize, k: width,
+                             transposeB: true, accumulate: true)
+            }
+            if let inputGradient {
+                matmulKernel(columns, weight, gathered, m: g.patchSize, n: width, k: g.outputChannels, transposeA: true)
+                col2im(inputGradient + first * g.inputChannels * g.inputPlane, columns, g, images: images)
+            }
         }
     }
     if let biasGradient {
@@ -206,24 +253,24 @@ public func transposedConvolutionForward(output: UnsafeMutablePointer<Float>, in
 public func transposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
                                           biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>,
                                           input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry) {
-    let chunk = imagesPerChunk(g)
-    let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.patchSize * chunk * g.outputPlane)
-    let matrix = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels * chunk * g.outputPlane)
-    defer { columns.deallocate(); matrix.deallocate() }
-    for first in stride(from: 0, to: g.batch, by: chunk) {
-        let images = min(chunk, g.batch - first)
-        let width = images * g.outputPlane
-        im2col(columns, outputGradient + first * g.inputChannels * g.inputPlane, g, images: images)
-        if let inputGradient {
-            matmulKernel(matrix, weight, columns, m: g.outputChannels, n: width, k: g.patchSize)
-            scatterChannels(inputGradient + first * g.outputChannels * g.outputPlane, matrix, channels: g.outputChannels,
-                            plane: g.outputPlane, images: images, bias: nil, accumulate: true)
-        }
-        if let weightGradient {
-            gatherChannels(matrix, input + first * g.outputChannels * g.outputPlane, channels: g.outputChannels,
-                           plane: g.outputPlane, images: images)
-            matmulKernel(weightGradient, matrix, columns, m: g.outputChannels, n: g.patchSize, k: width,
-                         transposeB: true, accumulate: true)
+    let plan = ChunkPlan(g)
+    let columnsSize = g.patchSize * plan.chunk * g.outputPlane
+    withWeightGradientAccumulators(weightGradient, count: g.outputChannels * g.patchSize, workers: plan.workers) { accumulator in
+        plan.run(workspaceSize: columnsSize + g.outputChannels * plan.chunk * g.outputPlane) { first, images, workspace, worker in
+            let columns = workspace, matrix = workspace + columnsSize
+            let width = images * g.outputPlane
+            im2col(columns, outputGradient + first * g.inputChannels * g.inputPlane, g, images: images)
+            if let inputGradient {
+                matmulKernel(matrix, weight, columns, m: g.outputChannels, n: width, k: g.patchSize)
+                scatterChannels(inputGradient + first * g.outputChannels * g.outputPlane, matrix, channels: g.outputChannels,
+                                plane: g.outputPlane, images: images, bias: nil, accumulate: true)
+            }
+            if let weightGradient = accumulator(worker) {
+                gatherChannels(matrix, input + first * g.outputChannels * g.outputPlane, channels: g.outputChannels,
+                               plane: g.outputPlane, images: images)
+                matmulKernel(weightGradient, matrix, columns, m: g.outputChannels, n: g.patchSize, k: width,
+                             transposeB: true, accumulate: true)
+            }
         }
     }
     if let biasGradient {

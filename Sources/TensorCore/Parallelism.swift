@@ -27,6 +27,22 @@ public enum Parallelism {
     }
 }
 
+extension Parallelism {
+    /// Runs `body(worker)` for `workers` workers concurrently; kernels they call run single-threaded.
+    public static func forEachWorker(_ workers: Int, _ body: (Int) -> Void) {
+        if workers <= 1 {
+            body(0)
+            return
+        }
+        withoutActuallyEscaping(body) { escapable in
+            let shared = UncheckedSendable(value: escapable)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                Parallelism.$threads.withValue(1) { shared.value(worker) }
+            }
+        }
+    }
+}
+
 /// Carries a value into concurrent workers that use it on disjoint data.
 struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value

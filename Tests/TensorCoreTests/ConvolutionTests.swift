@@ -199,3 +199,39 @@ import Testing
         #expect(activated.scalars == big.scalars.map { max($0, 0) })
     }
 }
+
+@Suite(.serialized) struct ChunkParallelTests {
+    @Test func workersOverChunksMatchNaiveIncludingWeightGradientPartials() {
+        let g = ConvolutionGeometry.convolution(batch: 24, inputChannels: 8, height: 28, width: 28, outputChannels: 3,
+                                                kernelSize: 3, stride: 2, padding: .same)
+        let plan = Parallelism.$threads.withValue(2) { ChunkPlan(g) }
+        #expect(plan.chunks >= 2 && plan.workers == 2)
+        let input = randomTensor([24, 8, 28, 28], seed: 40), weight = randomTensor([3, 8, 3, 3], seed: 41)
+        let upstream = randomTensor([24, 3, 14, 14], seed: 42)
+        let fast = Tensor(zeros: upstream.shape), naive = Tensor(zeros: upstream.shape)
+        let fastInput = Tensor(zeros: input.shape), naiveInput = Tensor(zeros: input.shape)
+        let fastWeight = Tensor(repeating: 1, shape: weight.shape), naiveWeight = Tensor(repeating: 1, shape: weight.shape)
+        let transposed = Tensor(zeros: input.shape), transposedWeight = Tensor(zeros: weight.shape)
+        let transposedInput = Tensor(zeros: upstream.shape)
+        Parallelism.$threads.withValue(2) {
+            convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
+            convolutionBackward(inputGradient: fastInput.sharedWritePointer, weightGradient: fastWeight.sharedWritePointer, biasGradient: nil,
+                                outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g)
+            // The transposed convolution of `upstream` is the convolution's input gradient; its backward is the forward.
+            transposedConvolutionForward(output: transposed.sharedWritePointer, input: upstream.readPointer, weight: weight.readPointer,
+                                         bias: nil, geometry: g)
+            transposedConvolutionBackward(inputGradient: transposedInput.sharedWritePointer, weightGradient: transposedWeight.sharedWritePointer,
+                                          biasGradient: nil, outputGradient: input.readPointer, input: upstream.readPointer,
+                                          weight: weight.readPointer, geometry: g)
+        }
+        convolutionForwardNaive(output: naive.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
+        convolutionBackwardNaive(inputGradient: naiveInput.sharedWritePointer, weightGradient: naiveWeight.sharedWritePointer,
+                                 outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g)
+        #expect(maxDifference(fast, naive) < 1e-4)
+        #expect(maxDifference(fastInput, naiveInput) < 1e-4)
+        #expect(maxDifference(fastWeight, naiveWeight) < 1e-2)
+        #expect(maxDifference(transposed, naiveInput) < 1e-4)
+        #expect(maxDifference(transposedInput, naive) < 1e-4)
+        #expect(maxDifference(transposedWeight, naiveWeight.map { $0 - 1 }) < 1e-2)
+    }
+}
