@@ -19,6 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi",
@@ -29,20 +30,22 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
         .target(name: "DataIO", dependencies: ["CZlib", "TensorCore"]),
-        .target(name: "DistributedTraining", dependencies: ["CMPI", "TensorCore"],
+        .target(name: "DistributedTraining", dependencies: ["CMPI", "CZlib", "TensorCore", "DataIO", "Models", "JobFiles"],
                 path: "Sources/Distributed"),
         .target(name: "Models", dependencies: ["TensorCore"]),
+        .target(name: "JobFiles", dependencies: ["Yams"]),
         .executableTarget(
             name: "gentrain",
             dependencies: [
-                "TensorCore", "DataIO", "Models", "DistributedTraining",
+                "TensorCore", "DataIO", "Models", "DistributedTraining", "JobFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Launcher"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TensorCore", "CZlib"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
-        .testTarget(name: "LauncherTests", dependencies: ["gentrain"]),
+        .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining"]),
+        .testTarget(name: "JobFilesTests", dependencies: ["JobFiles"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -67,6 +67,34 @@ public final class Communicator {
                   "MPI_Allreduce")
     }
 
+    /// Maximum of `count` doubles over all ranks, in place.
+    public func allReduceMaximum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws(MPIError) {
+        try check(MPI_Allreduce(gentrain_mpi_in_place(), buffer, Int32(count), gentrain_mpi_double(), gentrain_mpi_max(), world),
+                  "MPI_Allreduce")
+    }
+
+    /// Every rank's `values` (the same count on each), concatenated in rank order.
+    public func allGather(_ values: [UInt64]) throws(MPIError) -> [UInt64] {
+        var result = [UInt64](repeating: 0, count: values.count * size)
+        try values.withUnsafeBufferPointer { (source) throws(MPIError) in
+            try result.withUnsafeMutableBufferPointer { (destination) throws(MPIError) in
+                try check(MPI_Allgather(source.baseAddress, Int32(values.count), gentrain_mpi_uint64(), destination.baseAddress,
+                                        Int32(values.count), gentrain_mpi_uint64(), world), "MPI_Allgather")
+            }
+        }
+        return result
+    }
+
+    /// Copies `count` doubles at `buffer` from rank `root` to every rank.
+    public func broadcast(_ buffer: UnsafeMutablePointer<Double>, count: Int, root: Int = 0) throws(MPIError) {
+        try check(MPI_Bcast(buffer, Int32(count), gentrain_mpi_double(), Int32(root), world), "MPI_Bcast")
+    }
+
+    /// Copies `count` bytes at `buffer` from rank `root` to every rank.
+    public func broadcast(_ buffer: UnsafeMutableRawPointer, byteCount: Int, root: Int = 0) throws(MPIError) {
+        try check(MPI_Bcast(buffer, Int32(byteCount), gentrain_mpi_byte(), Int32(root), world), "MPI_Bcast")
+    }
+
     /// Copies `count` floats at `buffer` from rank `root` to every rank.
     public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int = 0) throws(MPIError) {
         try check(MPI_Bcast(buffer, Int32(count), gentrain_mpi_float(), Int32(root), world), "MPI_Bcast")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DataIO
+import DistributedTraining
 import Foundation
 import Models
 import TensorCore
@@ -32,7 +33,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        BLASThreads.set(model == .sgemm ? threads : blasThreads(forWorkers: threads))
+        BLASThreads.set(model == .sgemm ? threads : blasThreadsForWorkers())
         if model == .sgemm { return try benchSgemm() }
         let dataset = try trainingData()
         let trainable: any TrainableModel

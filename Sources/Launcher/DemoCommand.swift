@@ -1,5 +1,6 @@
 import ArgumentParser
 import DataIO
+import DistributedTraining
 import Foundation
 import Models
 import TensorCore
@@ -22,7 +23,7 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(blasThreads(forWorkers: threads))
+        BLASThreads.set(blasThreadsForWorkers())
         try Parallelism.$threads.withValue(threads) { try train() }
     }
 

@@ -54,9 +54,9 @@ public final class Autoencoder: TrainableModel {
     let trunk: ConvolutionalEncoderTrunk
     let toLatent: Dense
     let decoder: ConvolutionalDecoder
-    public let optimizer: Adam
+    public let optimizer: any Optimizer
 
-    public init(seed: UInt64, latentSize: Int = 32, optimizer: Adam = Adam()) {
+    public init(seed: UInt64, latentSize: Int = 32, optimizer: any Optimizer = Adam()) {
         self.latentSize = latentSize
         group = ParameterGroup(name: "model", seed: seed)
         trunk = ConvolutionalEncoderTrunk(group)

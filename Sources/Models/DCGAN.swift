@@ -64,13 +64,13 @@ public final class DCGAN: TrainableModel {
     public let discriminatorGroup: ParameterGroup
     public let generator: Generator
     public let discriminator: Discriminator
-    public let generatorOptimizer: Adam
-    public let discriminatorOptimizer: Adam
+    public let generatorOptimizer: any Optimizer
+    public let discriminatorOptimizer: any Optimizer
     static let latentStream: UInt32 = 0x4C41_5431
 
     public init(seed: UInt64, latentSize: Int = 100,
-                generatorOptimizer: Adam = Adam(learningRate: 2e-4, beta1: 0.5),
-                discriminatorOptimizer: Adam = Adam(learningRate: 2e-4, beta1: 0.5)) {
+                generatorOptimizer: any Optimizer = Adam(learningRate: 2e-4, beta1: 0.5),
+                discriminatorOptimizer: any Optimizer = Adam(learningRate: 2e-4, beta1: 0.5)) {
         self.latentSize = latentSize
         generatorGroup = ParameterGroup(name: "generator", seed: seed)
         discriminatorGroup = ParameterGroup(name: "discriminator", seed: seed &+ 1)

@@ -17,11 +17,11 @@ public final class VariationalAutoencoder: TrainableModel {
     let meanHead: Dense
     let logVarianceHead: Dense
     let decoder: ConvolutionalDecoder
-    public let optimizer: Adam
+    public let optimizer: any Optimizer
     /// Counter-based stream for eps.
     static let noiseStream: UInt32 = 0x5641_4531
 
-    public init(seed: UInt64, latentSize: Int = 32, noiseScale: Float = 1, optimizer: Adam = Adam()) {
+    public init(seed: UInt64, latentSize: Int = 32, noiseScale: Float = 1, optimizer: any Optimizer = Adam()) {
         self.latentSize = latentSize
         self.noiseScale = noiseScale
         group = ParameterGroup(name: "model", seed: seed)

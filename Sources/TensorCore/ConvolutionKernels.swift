@@ -129,9 +129,9 @@ func accumulateBiasGradient(_ biasGradient: UnsafeMutablePointer<Float>, _ gradi
     for image in 0..<batch {
         for channel in 0..<channels {
             let source = gradient + (image * channels + channel) * plane
-            var total: Float = 0
-            for index in 0..<plane { total += source[index] }
-            biasGradient[channel] += total
+            var total: Double = 0
+            for index in 0..<plane { total += Double(source[index]) }
+            biasGradient[channel] += Float(total)
         }
     }
 }

@@ -1,6 +1,9 @@
 // Thread-level parallelism of gentrain's own loops (BLAS has its own threads).
+//
+// Work runs on a small pool of long-lived threads rather than on Dispatch's: OpenBLAS keeps a
+// buffer for every thread that calls it, so threads that come and go make the process grow.
 
-import Dispatch
+import Foundation
 
 /// How many threads gentrain's own kernels (unfolding, folding, elementwise passes) use.
 public enum Parallelism {
@@ -16,34 +19,68 @@ public enum Parallelism {
             body(0..<count)
             return
         }
-        withoutActuallyEscaping(body) { escapable in
-            // The ranges are disjoint, so the workers touch disjoint memory.
-            let shared = UncheckedSendable(value: escapable)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                let start = worker * count / workers, end = (worker + 1) * count / workers
-                shared.value(start..<end)
-            }
+        forEachWorker(workers) { worker in
+            body((worker * count / workers)..<((worker + 1) * count / workers))
         }
     }
-}
 
-extension Parallelism {
-    /// Runs `body(worker)` for `workers` workers concurrently; kernels they call run single-threaded.
+    /// Runs `body(worker)` for `workers` workers concurrently (worker 0 on the calling thread); kernels they
+    /// call run single-threaded.
     public static func forEachWorker(_ workers: Int, _ body: (Int) -> Void) {
         if workers <= 1 {
             body(0)
             return
         }
+        WorkerPool.shared.run(workers: workers, body)
+    }
+}
+
+/// Long-lived helper threads; one parallel region at a time.
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool()
+
+    private final class Helper {
+        let start = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        var work: ((Int) -> Void)?
+    }
+
+    private let regionLock = NSLock()
+    private var helpers: [Helper] = []
+
+    func run(workers: Int, _ body: (Int) -> Void) {
+        regionLock.lock()
+        defer { regionLock.unlock() }
+        while helpers.count < workers - 1 {
+            let helper = Helper(), index = helpers.count + 1
+            let shared = UncheckedSendable(value: helper)
+            let thread = Thread {
+                while true {
+                    shared.value.start.wait()
+                    Parallelism.$threads.withValue(1) { shared.value.work?(index) }
+                    shared.value.done.signal()
+                }
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+            helpers.append(helper)
+        }
         withoutActuallyEscaping(body) { escapable in
-            let shared = UncheckedSendable(value: escapable)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                Parallelism.$threads.withValue(1) { shared.value(worker) }
+            // The workers touch disjoint memory; the region waits for all of them before returning.
+            for helper in helpers.prefix(workers - 1) {
+                helper.work = escapable
+                helper.start.signal()
+            }
+            Parallelism.$threads.withValue(1) { escapable(0) }
+            for helper in helpers.prefix(workers - 1) {
+                helper.done.wait()
+                helper.work = nil
             }
         }
     }
 }
 
-/// Carries a value into concurrent workers that use it on disjoint data.
+/// Carries a value into threads that use it on disjoint data.
 struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
 }

@@ -1,0 +1,192 @@
+// Checkpoints: one file per save, written atomically by rank 0.
+//
+// Layout (little-endian): "GTCK", format version (UInt32), header length (UInt64), header (JSON:
+// job, step, epoch, world size, groups with their value/state/optimizer counts), then per group its
+// values, state and optimizer state as Float32, then a CRC-32 of everything before it.
+
+import CZlib
+import Foundation
+
+/// A checkpoint that cannot be used.
+public struct CheckpointError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let problem: String
+    public var description: String { "\(path): \(problem)" }
+}
+
+/// Everything needed to continue a run.
+public struct Checkpoint: Sendable {
+    /// One parameter group's saved buffers.
+    public struct Group: Codable, Sendable, Equatable {
+        public var name: String
+        public var values: [Float]
+        public var state: [Float]
+        public var optimizerState: [Float]
+        public var optimizerIterations: Int
+        public init(name: String, values: [Float], state: [Float], optimizerState: [Float], optimizerIterations: Int) {
+            self.name = name
+            self.values = values
+            self.state = state
+            self.optimizerState = optimizerState
+            self.optimizerIterations = optimizerIterations
+        }
+    }
+
+    struct Header: Codable {
+        var formatVersion: Int
+        var gentrainVersion: String
+        var job: String
+        var step: Int
+        var epoch: Int
+        var stepInEpoch: Int
+        var worldSize: Int
+        var groups: [GroupHeader]
+    }
+
+    struct GroupHeader: Codable {
+        var name: String
+        var values: Int
+        var state: Int
+        var optimizerState: Int
+        var optimizerIterations: Int
+    }
+
+    public static let formatVersion: UInt32 = 1
+    static let magic: [UInt8] = Array("GTCK".utf8)
+
+    /// The job it was written for, as canonical JSON.
+    public var job: String
+    public var gentrainVersion: String
+    /// Optimizer steps completed.
+    public var step: Int
+    public var epoch: Int
+    public var stepInEpoch: Int
+    /// World size when it was written.
+    public var worldSize: Int
+    public var groups: [Group]
+
+    public init(job: String, gentrainVersion: String, step: Int, epoch: Int, stepInEpoch: Int, worldSize: Int, groups: [Group]) {
+        self.job = job
+        self.gentrainVersion = gentrainVersion
+        self.step = step
+        self.epoch = epoch
+        self.stepInEpoch = stepInEpoch
+        self.worldSize = worldSize
+        self.groups = groups
+    }
+
+    /// The file's bytes.
+    public func encoded() -> [UInt8] {
+        let header = Header(formatVersion: Int(Self.formatVersion), gentrainVersion: gentrainVersion, job: job, step: step, epoch: epoch,
+                            stepInEpoch: stepInEpoch, worldSize: worldSize,
+                            groups: groups.map { GroupHeader(name: $0.name, values: $0.values.count, state: $0.state.count,
+                                                             optimizerState: $0.optimizerState.count,
+                                                             optimizerIterations: $0.optimizerIterations) })
+        let headerBytes = [UInt8](try! JSONEncoder().encode(header))
+        var bytes = Self.magic
+        appendLittleEndian(&bytes, Self.formatVersion)
+        appendLittleEndian(&bytes, UInt64(headerBytes.count))
+        bytes += headerBytes
+        for group in groups {
+            for buffer in [group.values, group.state, group.optimizerState] {
+                buffer.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            }
+        }
+        appendLittleEndian(&bytes, crc32Checksum(bytes))
+        return bytes
+    }
+
+    /// Writes the file atomically: a temporary file in the same folder, fsync, rename, fsync of the folder.
+    public func write(to path: String) throws(CheckpointError) {
+        let folder = (path as NSString).deletingLastPathComponent
+        let temporary = "\(path).partial-\(getpid())"
+        let bytes = encoded()
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw CheckpointError(path: folder, problem: "cannot create the folder: \(error.localizedDescription)")
+        }
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { throw CheckpointError(path: temporary, problem: "cannot create: \(String(cString: strerror(errno)))") }
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress! + written, bytes.count - written) }
+            if result <= 0 {
+                close(descriptor)
+                unlink(temporary)
+                throw CheckpointError(path: temporary, problem: "write failed: \(String(cString: strerror(errno)))")
+            }
+            written += result
+        }
+        guard fsync(descriptor) == 0, close(descriptor) == 0 else {
+            unlink(temporary)
+            throw CheckpointError(path: temporary, problem: "fsync failed: \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw CheckpointError(path: path, problem: "rename failed: \(String(cString: strerror(errno)))")
+        }
+        let folderDescriptor = open(folder.isEmpty ? "." : folder, O_RDONLY)
+        if folderDescriptor >= 0 {
+            fsync(folderDescriptor)
+            close(folderDescriptor)
+        }
+    }
+
+    /// Reads and verifies a checkpoint (magic, version, lengths, CRC-32).
+    public static func read(path: String) throws(CheckpointError) -> Checkpoint {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError(path: path, problem: "cannot read the file") }
+        let bytes = [UInt8](data)
+        guard bytes.count >= 20, Array(bytes[0..<4]) == magic else { throw CheckpointError(path: path, problem: "not a gentrain checkpoint") }
+        let stored = readLittleEndian(bytes, at: bytes.count - 4, as: UInt32.self)
+        guard crc32Checksum(Array(bytes[0..<(bytes.count - 4)])) == stored else {
+            throw CheckpointError(path: path, problem: "checksum mismatch (the file is corrupt or was cut short)")
+        }
+        let version = readLittleEndian(bytes, at: 4, as: UInt32.self)
+        guard version == formatVersion else { throw CheckpointError(path: path, problem: "format version \(version), this gentrain reads \(formatVersion)") }
+        let headerLength = Int(readLittleEndian(bytes, at: 8, as: UInt64.self))
+        guard 16 + headerLength <= bytes.count - 4,
+              let header = try? JSONDecoder().decode(Header.self, from: Data(bytes[16..<(16 + headerLength)])) else {
+            throw CheckpointError(path: path, problem: "unreadable header")
+        }
+        var position = 16 + headerLength
+        func floats(_ count: Int) -> [Float]? {
+            guard count >= 0, position + 4 * count <= bytes.count - 4 else { return nil }
+            let values = bytes[position..<(position + 4 * count)].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            position += 4 * count
+            return values
+        }
+        var groups: [Group] = []
+        for group in header.groups {
+            guard let values = floats(group.values), let state = floats(group.state), let optimizerState = floats(group.optimizerState) else {
+                throw CheckpointError(path: path, problem: "shorter than its header says")
+            }
+            groups.append(Group(name: group.name, values: values, state: state, optimizerState: optimizerState,
+                                optimizerIterations: group.optimizerIterations))
+        }
+        guard position == bytes.count - 4 else { throw CheckpointError(path: path, problem: "longer than its header says") }
+        return Checkpoint(job: header.job, gentrainVersion: header.gentrainVersion, step: header.step, epoch: header.epoch,
+                          stepInEpoch: header.stepInEpoch, worldSize: header.worldSize, groups: groups)
+    }
+
+    /// Checkpoint files of a folder, newest (highest step) first.
+    public static func list(folder: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return names.filter { $0.hasPrefix("step-") && $0.hasSuffix(".gtck") }.sorted(by: >).map { "\(folder)/\($0)" }
+    }
+
+    /// The file name for a step (zero-padded so that names sort by step).
+    public static func fileName(step: Int) -> String { String(format: "step-%010d.gtck", step) }
+}
+
+func appendLittleEndian<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T) {
+    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+}
+
+func readLittleEndian<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as type: T.Type) -> T {
+    var value: T = 0
+    withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[offset..<(offset + MemoryLayout<T>.size)]) }
+    return T(littleEndian: value)
+}
+
+func crc32Checksum(_ bytes: [UInt8]) -> UInt32 {
+    bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }
+}

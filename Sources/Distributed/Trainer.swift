@@ -1,0 +1,390 @@
+// The data-parallel trainer: every rank holds a replica and its piece of each global batch;
+// gradients are summed across ranks (each rank's loss already carries its share n_rank / B), so
+// every replica takes the same step. Rank 0 writes checkpoints and reports.
+
+import DataIO
+import Foundation
+import JobFiles
+import Models
+import TensorCore
+
+/// Where to start a run.
+public enum ResumeMode: Equatable, Sendable {
+    /// From the newest valid checkpoint of the run folder, if any.
+    case automatic
+    /// From scratch, ignoring checkpoints.
+    case never
+    /// From this checkpoint file.
+    case file(String)
+}
+
+/// A failure that stops the run on every rank with a message (exit code 1).
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public var description: String { message }
+}
+
+/// How a run ended.
+public enum TrainingOutcome: Sendable {
+    /// All steps done.
+    case finished
+    /// Stopped by a signal after writing a checkpoint: run it again to continue (exit code 75).
+    case checkpointedForRestart
+}
+
+/// Builds the model a job names.
+public func makeModel(_ job: Job) -> any TrainableModel {
+    func optimizer(_ group: String) -> any Optimizer {
+        let spec = job.optimizers[group]!
+        if spec.kind == "sgd" { return SGD(learningRate: Float(spec.learningRate), momentum: Float(spec.momentum)) }
+        return Adam(learningRate: Float(spec.learningRate), beta1: Float(spec.beta1), beta2: Float(spec.beta2), epsilon: Float(spec.epsilon))
+    }
+    switch job.modelKind {
+    case "autoencoder": return Autoencoder(seed: job.seed, latentSize: job.latent, optimizer: optimizer("model"))
+    case "vae": return VariationalAutoencoder(seed: job.seed, latentSize: job.latent, noiseScale: Float(job.noiseScale), optimizer: optimizer("model"))
+    default: return DCGAN(seed: job.seed, latentSize: job.latent, generatorOptimizer: optimizer("generator"), discriminatorOptimizer: optimizer("discriminator"))
+    }
+}
+
+/// Runs one job on this rank.
+public final class Trainer {
+    public let job: Job
+    let communicator: Communicator
+    let watchdog: CollectiveWatchdog
+    let model: any TrainableModel
+    let dataset: ImageDataset
+    let schedule: SampleSchedule
+    let totalSteps: Int
+    let stopRequest = StopRequest()
+    let gentrainVersion: String
+    var checkpointFolder: String { job.output + "/checkpoints" }
+
+    /// Loads the data and builds the replica (nothing is exchanged yet).
+    public init(job: Job, communicator: Communicator, gentrainVersion: String) throws {
+        self.job = job
+        self.communicator = communicator
+        self.gentrainVersion = gentrainVersion
+        watchdog = CollectiveWatchdog(deadline: job.deadlineSeconds, rank: communicator.rank)
+        let training = try ImageDataset.load(folder: job.dataPath, split: .train)
+        dataset = job.classes.map { training.filtered(classes: Set($0)) } ?? training
+        model = makeModel(job)
+        let perStep = model.realImagesPerStep(globalBatch: job.batchSize)
+        guard dataset.count >= perStep else {
+            throw TrainingError(message: "\(job.dataPath): \(dataset.count) training images, fewer than the \(perStep) one step needs")
+        }
+        schedule = SampleSchedule(mode: job.sampling == "epoch" ? .epoch : .withReplacement, datasetCount: dataset.count,
+                                  perStep: perStep, globalBatch: job.batchSize, seed: job.seed)
+        totalSteps = job.steps ?? (job.epochs! * schedule.stepsPerEpoch)
+    }
+
+    /// Trains to the end (or to a stop request); every rank calls it.
+    public func run(resume: ResumeMode, stopAtStep: Int? = nil) throws -> TrainingOutcome {
+        try handshake()
+        var step = try restore(resume)
+        let isReporter = communicator.rank == 0
+        var metrics: JSONLinesWriter?
+        if isReporter {
+            try FileManager.default.createDirectory(atPath: job.output, withIntermediateDirectories: true)
+            try job.canonicalJSON.write(toFile: job.output + "/job.resolved.json", atomically: true, encoding: .utf8)
+            metrics = try JSONLinesWriter(path: job.output + "/metrics.jsonl")
+            log("\(job.name): \(job.modelKind) on \(dataset.count) images from \(job.dataPath), \(communicator.size) rank(s), "
+                + "global batch \(job.batchSize), \(totalSteps) steps (\(schedule.stepsPerEpoch) per epoch, \(job.sampling) sampling"
+                + (schedule.droppedPerEpoch > 0 ? ", the last \(schedule.droppedPerEpoch) samples of each epoch's permutation unused" : "") + ")"
+                + (step > 0 ? ", resuming at step \(step)" : ""))
+        }
+        stopRequest.install()
+        var progress = ProgressReporter(total: totalSteps, unit: "steps", interval: job.logEverySeconds, done: step)
+        var permutation: (epoch: Int, order: [Int])?
+        var lastCheckpoint = Date()
+        let random = CounterRandom(seed: job.seed)
+        let piece = StepContextPieces(rank: communicator.rank, worldSize: communicator.size)
+        while step < totalSteps {
+            let epoch = step / schedule.stepsPerEpoch
+            if schedule.mode == .epoch && permutation?.epoch != epoch { permutation = (epoch, schedule.permutation(epoch: epoch)) }
+            let positions = StepContext.share(of: schedule.perStep, rank: piece.rank, worldSize: piece.worldSize)
+            let indices = schedule.indices(step: step, positions: positions, permutation: permutation?.order)
+            let images = dataset.batch(indices, scaling: model.scaling)
+            let started = Date()
+            let context = StepContext(forward: ForwardContext(training: true, random: random, step: UInt64(step)),
+                                      globalBatch: job.batchSize, rank: piece.rank, worldSize: piece.worldSize) { group in
+                self.reduceGradients(group, step: step)
+            }
+            let losses = model.trainStep(images, context: context)
+            let seconds = Date().timeIntervalSince(started)
+            step += 1
+            // One small collective per step: losses (shares sum to the global mean), stop and checkpoint requests, timings.
+            let names = losses.keys.sorted()
+            let wantsCheckpoint = isReporter && job.checkpointEveryMinutes > 0 && Date().timeIntervalSince(lastCheckpoint) > job.checkpointEveryMinutes * 60
+            let stopRequested = stopRequest.isRequested || step == stopAtStep
+            var summary = names.map { Double(losses[$0]!) } + [stopRequested ? 1 : 0, wantsCheckpoint ? 1 : 0]
+            try watchdog.guarded("all-reduce of the step summary", step: step) { () throws(MPIError) in
+                try communicator.allReduceSum(&summary, count: summary.count)
+            }
+            var timings = [seconds, -seconds]
+            try watchdog.guarded("all-reduce of step times", step: step) { () throws(MPIError) in
+                try communicator.allReduceMaximum(&timings, count: 2)
+            }
+            let globalLosses = Dictionary(uniqueKeysWithValues: zip(names, summary.prefix(names.count)))
+            if globalLosses.values.contains(where: { !$0.isFinite }) {
+                throw TrainingError(message: "step \(step): the loss is not finite (\(globalLosses.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", "))); "
+                                    + "stopping with the last good checkpoint kept")
+            }
+            let stopNow = summary[names.count] > 0
+            let checkpointNow = stopNow || summary[names.count + 1] > 0 || step == totalSteps
+                || (job.checkpointEverySteps > 0 && step % job.checkpointEverySteps == 0)
+            if job.replicaCheckEvery > 0 && step % job.replicaCheckEvery == 0 { try checkReplicas(step: step) }
+            if isReporter {
+                var record: [String: Any] = ["step": step, "epoch": Double(step) / Double(schedule.stepsPerEpoch),
+                                             "images_per_second": Double(job.batchSize) / timings[0],
+                                             "step_seconds_slowest": timings[0], "step_seconds_fastest": -timings[1]]
+                for (name, value) in globalLosses { record[name] = value }
+                metrics?.write(record)
+                progress.update(step, detail: "epoch \(epoch + 1) " + names.map { String(format: "%@ %.5f", $0, globalLosses[$0]!) }.joined(separator: " "))
+            }
+            if checkpointNow {
+                try saveCheckpoint(step: step)
+                lastCheckpoint = Date()
+            }
+            if stopNow && step < totalSteps {
+                if isReporter { log("stop requested: checkpoint at step \(step) written; run again to continue (exit 75)") }
+                return .checkpointedForRestart
+            }
+        }
+        if isReporter { try writePictures() }
+        return .finished
+    }
+
+    // MARK: - Collectives
+
+    /// Sums a group's gradients across ranks in place, bucket by bucket, in the same order on every rank.
+    func reduceGradients(_ group: ParameterGroup, step: Int) {
+        guard communicator.size > 1 else { return }
+        let bucket = max(1, Int(job.bucketMegabytes * 1_048_576) / 4)
+        let gradients = group.gradients.pointer
+        for start in stride(from: 0, to: group.parameterCount, by: bucket) {
+            let count = min(bucket, group.parameterCount - start)
+            do {
+                try watchdog.guarded("gradient all-reduce of \(group.name)", step: step + 1) { () throws(MPIError) in
+                    try communicator.allReduceSum(gradients + start, count: count)
+                }
+            } catch {
+                FileHandle.standardError.write(Data("gentrain: rank \(communicator.rank): \(error)\n".utf8))
+                communicator.abort(code: 1)
+            }
+        }
+    }
+
+    /// Every rank compares what must agree before the first step; on a difference all stop with the same message.
+    func handshake() throws {
+        let layout = model.groups.flatMap { group in group.entries.map { "\(group.name).\($0.name)\($0.shape)" } }.joined(separator: ";")
+        let jobDigest = fnv1a(job.canonicalJSON)
+        let fields: [(String, UInt64)] = [
+            ("gentrain version", fnv1a(gentrainVersion)), ("world size", UInt64(communicator.size)),
+            ("job description", jobDigest), ("parameter layout", fnv1a(layout)),
+            ("dataset size", UInt64(dataset.count)), ("dataset content", dataset.contentDigest),
+        ]
+        let all = try watchdog.guarded("start-up handshake", step: 0) { () throws(MPIError) in
+            try communicator.allGather(fields.map(\.1))
+        }
+        var differences: [String] = []
+        for rank in 1..<communicator.size {
+            for (index, field) in fields.enumerated() where all[rank * fields.count + index] != all[index] {
+                differences.append("rank \(rank) differs from rank 0 in its \(field.0)")
+            }
+        }
+        if !differences.isEmpty {
+            throw TrainingError(message: "start-up check failed: " + differences.joined(separator: "; ")
+                                + " (every rank must run the same gentrain, job and data)")
+        }
+    }
+
+    /// Compares parameter checksums across ranks; names the first tensor that differs.
+    func checkReplicas(step: Int) throws {
+        let entries = model.groups.flatMap { group in group.entries.map { (group, $0) } }
+        let digests = entries.map { group, entry in
+            fnv1a(UnsafeRawBufferPointer(start: group.values.pointer + entry.offset, count: entry.count * 4))
+        }
+        let all = try watchdog.guarded("replica check", step: step) { () throws(MPIError) in try communicator.allGather(digests) }
+        for rank in 1..<communicator.size {
+            for (index, (group, entry)) in entries.enumerated() where all[rank * entries.count + index] != all[index] {
+                throw TrainingError(message: "replica check at step \(step): rank \(rank)'s \(group.name).\(entry.name) differs from rank 0's")
+            }
+        }
+    }
+
+    // MARK: - Checkpoints
+
+    /// Rank 0's state, or the checkpoint's, broadcast to every rank; returns the step to start from.
+    func restore(_ resume: ResumeMode) throws -> Int {
+        var step = 0
+        var failure = ""
+        if communicator.rank == 0 {
+            do {
+                if let checkpoint = try findCheckpoint(resume) {
+                    try apply(checkpoint)
+                    step = checkpoint.step
+                }
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        var header = [Double(step), failure.isEmpty ? 0 : 1]
+        try communicator.broadcast(&header, count: 2)
+        if header[1] != 0 {
+            throw TrainingError(message: communicator.rank == 0 ? failure : "rank 0 could not restore the run")
+        }
+        for (group, optimizer) in zip(model.groups, model.optimizers) {
+            try communicator.broadcast(group.values.pointer, count: group.parameterCount)
+            if group.state.count > 0 { try communicator.broadcast(group.state.pointer, count: group.state.count) }
+            var iterations = [Double(optimizer.iterations), Double(optimizer.state.count)]
+            try communicator.broadcast(&iterations, count: 2)
+            optimizer.iterations = Int(iterations[0])
+            var state = optimizer.state.count == Int(iterations[1]) ? optimizer.state : [Float](repeating: 0, count: Int(iterations[1]))
+            try communicator.broadcast(&state, count: state.count)
+            optimizer.state = state
+        }
+        return Int(header[0])
+    }
+
+    func findCheckpoint(_ resume: ResumeMode) throws -> Checkpoint? {
+        switch resume {
+        case .never:
+            return nil
+        case .file(let path):
+            let checkpoint = try Checkpoint.read(path: path)
+            try checkJobMatches(checkpoint, path: path)
+            return checkpoint
+        case .automatic:
+            for path in Checkpoint.list(folder: checkpointFolder) {
+                do {
+                    let checkpoint = try Checkpoint.read(path: path)
+                    try checkJobMatches(checkpoint, path: path)
+                    return checkpoint
+                } catch let error as CheckpointError {
+                    log("warning: skipping \(error); trying an older checkpoint")
+                }
+            }
+            return nil
+        }
+    }
+
+    func checkJobMatches(_ checkpoint: Checkpoint, path: String) throws {
+        guard let saved = try? JSONDecoder().decode(Job.self, from: Data(checkpoint.job.utf8)) else {
+            throw TrainingError(message: "\(path): its job description cannot be read")
+        }
+        let differences = job.differences(from: saved)
+        if !differences.isEmpty {
+            throw TrainingError(message: "\(path) belongs to a different job (\(differences.joined(separator: "; "))); "
+                                + "use another output folder or --resume never")
+        }
+    }
+
+    func apply(_ checkpoint: Checkpoint) throws {
+        guard checkpoint.groups.count == model.groups.count else { throw TrainingError(message: "checkpoint has \(checkpoint.groups.count) groups") }
+        for ((group, optimizer), saved) in zip(zip(model.groups, model.optimizers), checkpoint.groups) {
+            guard saved.name == group.name, saved.values.count == group.parameterCount, saved.state.count == group.state.count else {
+                throw TrainingError(message: "checkpoint group \(saved.name) does not match the model's \(group.name)")
+            }
+            group.setFlatValues(saved.values)
+            saved.state.withUnsafeBufferPointer { group.state.pointer.update(from: $0.baseAddress!, count: $0.count) }
+            optimizer.state = saved.optimizerState
+            optimizer.iterations = saved.optimizerIterations
+        }
+    }
+
+    /// Averages normalisation statistics across ranks, then rank 0 writes the checkpoint; all wait until it is on disk.
+    func saveCheckpoint(step: Int) throws {
+        for group in model.groups where group.state.count > 0 {
+            try communicator.allReduceSum(group.state.pointer, count: group.state.count)
+            let scale = 1 / Float(communicator.size)
+            for index in 0..<group.state.count { group.state.pointer[index] *= scale }
+        }
+        if communicator.rank == 0 {
+            let groups = zip(model.groups, model.optimizers).map { group, optimizer in
+                Checkpoint.Group(name: group.name, values: group.flatValues,
+                                 state: Array(UnsafeBufferPointer(start: group.state.pointer, count: group.state.count)),
+                                 optimizerState: optimizer.state, optimizerIterations: optimizer.iterations)
+            }
+            let checkpoint = Checkpoint(job: job.canonicalJSON, gentrainVersion: gentrainVersion, step: step,
+                                        epoch: step / schedule.stepsPerEpoch, stepInEpoch: step % schedule.stepsPerEpoch,
+                                        worldSize: communicator.size, groups: groups)
+            try checkpoint.write(to: checkpointFolder + "/" + Checkpoint.fileName(step: step))
+            for old in Checkpoint.list(folder: checkpointFolder).dropFirst(job.checkpointKeep) { try? FileManager.default.removeItem(atPath: old) }
+        }
+        try watchdog.guarded("barrier after checkpoint", step: step) { () throws(MPIError) in try communicator.barrier() }
+    }
+
+    // MARK: - Pictures
+
+    func writePictures() throws {
+        let random = CounterRandom(seed: job.seed)
+        let range = model.scaling.range
+        switch model {
+        case let autoencoder as Autoencoder:
+            let originals = dataset.batch(0..<min(10, dataset.count), scaling: .unit)
+            let decoded = withoutGradient { autoencoder.decode(autoencoder.encode(Variable(originals))).value }
+            try imageGrid(concatenate([Variable(originals), Variable(decoded)], axis: 0).value, columns: 10, range: range)
+                .writePNG(to: job.output + "/reconstructions.png")
+        case let vae as VariationalAutoencoder:
+            try imageGrid(vae.sample(count: 40, random: random), columns: 10, range: range).writePNG(to: job.output + "/samples.png")
+        case let gan as DCGAN:
+            try imageGrid(gan.sample(count: 40, random: random), columns: 10, range: range).writePNG(to: job.output + "/samples.png")
+        default:
+            break
+        }
+    }
+
+    func log(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+}
+
+/// This rank's place in the world, as the step context needs it.
+struct StepContextPieces {
+    let rank: Int
+    let worldSize: Int
+}
+
+/// SIGTERM or SIGUSR1 asks for a checkpoint and a clean stop.
+final class StopRequest: @unchecked Sendable {
+    private let lock = NSLock()
+    private var requested = false
+    private var sources: [DispatchSourceSignal] = []
+
+    var isRequested: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return requested
+    }
+
+    func install() {
+        // A process started from a thread that blocks signals (a Dispatch worker, say) inherits that mask.
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        sigaddset(&unblocked, SIGTERM)
+        sigaddset(&unblocked, SIGUSR1)
+        pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
+        for signalNumber in [SIGTERM, SIGUSR1] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                self.requested = true
+                self.lock.unlock()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
+
+/// FNV-1a of a string's UTF-8 bytes.
+func fnv1a(_ text: String) -> UInt64 { Array(text.utf8).withUnsafeBytes { fnv1a($0) } }
+
+/// FNV-1a of raw bytes.
+func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+    return hash
+}

@@ -1,0 +1,233 @@
+// The job file: one YAML file per model run, validated before anything starts.
+// Every optional key has a documented default (docs/job-files.md).
+
+import Foundation
+
+/// An optimizer setting of a job.
+public struct OptimizerSpec: Codable, Equatable, Sendable {
+    /// `adam` or `sgd`.
+    public var kind: String
+    public var learningRate: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+    public var momentum: Double
+}
+
+/// A validated job.
+public struct Job: Codable, Equatable, Sendable {
+    public var name: String
+    /// `autoencoder`, `vae` or `dcgan`.
+    public var modelKind: String
+    public var latent: Int
+    /// VAE: standard deviation of eps (1; the course used 0.1).
+    public var noiseScale: Double
+    public var dataPath: String
+    /// Classes to keep, nil for all.
+    public var classes: [Int]?
+    /// `unit` ([0, 1]) or `symmetric` ([-1, 1]).
+    public var scale: String
+    /// `epoch` (each epoch a permutation) or `with_replacement` (the course's GAN).
+    public var sampling: String
+    /// Number of optimizer steps to train (from `train.steps`, or epochs times steps per epoch).
+    public var steps: Int?
+    public var epochs: Int?
+    public var batchSize: Int
+    public var seed: UInt64
+    /// Optimizer per parameter group (`model`, or `generator` and `discriminator`).
+    public var optimizers: [String: OptimizerSpec]
+    public var ranks: Int
+    public var threadsPerRank: Int
+    public var bucketMegabytes: Double
+    public var deadlineSeconds: Double
+    public var replicaCheckEvery: Int
+    public var checkpointEverySteps: Int
+    public var checkpointEveryMinutes: Double
+    public var checkpointKeep: Int
+    public var logEverySeconds: Double
+    public var output: String
+
+    /// The model kinds gentrain trains, and the parameter groups each has.
+    public static let modelGroups: [String: [String]] = [
+        "autoencoder": ["model"], "vae": ["model"], "dcgan": ["generator", "discriminator"],
+    ]
+
+    /// Reads, overrides (`key.path=value` pairs) and validates a job file.
+    public static func load(path: String, overrides: [String] = []) throws(JobError) -> Job {
+        let noLocation = SourceLocation(file: path, line: 0, column: 0)
+        guard FileManager.default.fileExists(atPath: path) else { throw JobError(location: noLocation, key: "", message: "job file not found") }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw JobError(location: noLocation, key: "", message: "cannot read the job file as UTF-8 text")
+        }
+        var tree = try YAMLTree.parse(text, file: path)
+        for override in overrides {
+            guard let equals = override.firstIndex(of: "="), equals != override.startIndex else {
+                throw JobError(location: SourceLocation(file: "--set \(override)", line: 0, column: 0), key: "",
+                               message: "expected key.path=value")
+            }
+            let key = String(override[..<equals]), value = String(override[override.index(after: equals)...])
+            let parsed = try YAMLTree.parse(value.isEmpty ? "''" : value, file: "--set \(override)")
+            // train.steps and train.epochs are alternatives: setting one replaces the other.
+            if key == "train.steps" { tree = tree.removing(["train", "epochs"]) }
+            if key == "train.epochs" { tree = tree.removing(["train", "steps"]) }
+            tree = try tree.setting(key.split(separator: ".").map(String.init), to: parsed)
+        }
+        return try Job(tree)
+    }
+
+    /// Validates a parsed job tree.
+    public init(_ tree: YAMLTree) throws(JobError) {
+        let root = try MappingReader(tree, path: "")
+        try root.checkKeys(["name", "model", "data", "train", "distributed", "checkpoint", "eval", "output", "log"])
+        guard let name = try root.string("name") else { throw root.missing("name") }
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw JobError(location: root.value("name")!.location, key: "name", message: "use letters, digits, '-', '_' or '.'")
+        }
+        self.name = name
+
+        guard let model = try root.mapping("model") else { throw root.missing("model") }
+        try model.checkKeys(["kind", "latent", "noise_scale"])
+        guard let kind = try model.string("kind", allowed: Job.modelGroups.keys.sorted()) else { throw model.missing("kind") }
+        modelKind = kind
+        latent = try model.integer("latent", in: 1...4096) ?? (kind == "dcgan" ? 100 : 32)
+        noiseScale = try model.number("noise_scale", in: 0...10) ?? 1
+
+        guard let data = try root.mapping("data") else { throw root.missing("data") }
+        try data.checkKeys(["dataset", "path", "classes", "scale", "sampling"])
+        let dataset = try data.string("dataset", allowed: ["fashion-mnist", "mnist", "idx"]) ?? "fashion-mnist"
+        if let path = try data.string("path") {
+            dataPath = path
+        } else if dataset == "fashion-mnist" {
+            dataPath = "/usr/share/datasets/fashion-mnist"
+        } else {
+            throw data.missing("path")
+        }
+        if let classes = data.value("classes") {
+            switch classes {
+            case .scalar("all", _): self.classes = nil
+            case .scalar(let text, let location):
+                guard let single = Int(text), (0...9).contains(single) else {
+                    throw JobError(location: location, key: "data.classes", message: "expected 'all', a class 0...9 or a list of classes")
+                }
+                self.classes = [single]
+            case .sequence(let items, _):
+                var list: [Int] = []
+                for item in items {
+                    guard case .scalar(let text, let location) = item, let value = Int(text), (0...9).contains(value) else {
+                        throw JobError(location: item.location, key: "data.classes", message: "each class must be a number 0...9")
+                    }
+                    if list.contains(value) { throw JobError(location: location, key: "data.classes", message: "class \(value) listed twice") }
+                    list.append(value)
+                }
+                self.classes = list.sorted()
+            case .mapping(_, let location):
+                throw JobError(location: location, key: "data.classes", message: "expected 'all', a class 0...9 or a list of classes")
+            }
+        } else {
+            classes = nil
+        }
+        scale = try data.string("scale", allowed: ["unit", "symmetric"]) ?? (kind == "dcgan" ? "symmetric" : "unit")
+        sampling = try data.string("sampling", allowed: ["epoch", "with_replacement"]) ?? (kind == "dcgan" ? "with_replacement" : "epoch")
+
+        guard let train = try root.mapping("train") else { throw root.missing("train") }
+        try train.checkKeys(["epochs", "steps", "batch_size", "optimizer", "optimizers", "seed"])
+        steps = try train.integer("steps", in: 1...100_000_000)
+        epochs = try train.integer("epochs", in: 1...1_000_000)
+        if steps != nil && epochs != nil {
+            throw JobError(location: train.value("steps")!.location, key: "train.steps", message: "give train.steps or train.epochs, not both")
+        }
+        if steps == nil && epochs == nil { throw train.missing("epochs") }
+        batchSize = try train.integer("batch_size", in: 1...1_000_000) ?? 128
+        if kind == "dcgan" && batchSize % 2 != 0 {
+            throw JobError(location: train.value("batch_size")?.location ?? train.location, key: "train.batch_size",
+                           message: "the DCGAN step uses half the batch real and half generated: use an even batch size")
+        }
+        seed = UInt64(try train.integer("seed", in: 0...Int.max) ?? 1)
+        let groups = Job.modelGroups[kind]!
+        let defaultOptimizer = kind == "dcgan"
+            ? OptimizerSpec(kind: "adam", learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-7, momentum: 0)
+            : OptimizerSpec(kind: "adam", learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, momentum: 0)
+        var optimizers: [String: OptimizerSpec] = [:]
+        let shared = try train.mapping("optimizer").map { (reader) throws(JobError) in try Job.optimizer(reader, defaults: defaultOptimizer) }
+        for group in groups { optimizers[group] = shared ?? defaultOptimizer }
+        if let perGroup = try train.mapping("optimizers") {
+            try perGroup.checkKeys(groups)
+            for group in groups {
+                if let reader = try perGroup.mapping(group) { optimizers[group] = try Job.optimizer(reader, defaults: shared ?? defaultOptimizer) }
+            }
+        }
+        self.optimizers = optimizers
+
+        let distributed = try root.mapping("distributed")
+        try distributed?.checkKeys(["ranks", "threads_per_rank", "bucket_mb", "deadline_s", "replica_check_every", "hostfile"])
+        ranks = try distributed?.integer("ranks", in: 1...4096) ?? 1
+        threadsPerRank = try distributed?.integer("threads_per_rank", in: 1...256) ?? 1
+        bucketMegabytes = try distributed?.number("bucket_mb", in: 0.001...1024) ?? 4
+        deadlineSeconds = try distributed?.number("deadline_s", in: 1...86_400) ?? 60
+        replicaCheckEvery = try distributed?.integer("replica_check_every", in: 0...1_000_000) ?? 100
+
+        let checkpoint = try root.mapping("checkpoint")
+        try checkpoint?.checkKeys(["every_steps", "every_minutes", "keep"])
+        checkpointEverySteps = try checkpoint?.integer("every_steps", in: 0...100_000_000) ?? 500
+        checkpointEveryMinutes = try checkpoint?.number("every_minutes", in: 0...100_000) ?? 10
+        checkpointKeep = try checkpoint?.integer("keep", in: 1...1000) ?? 3
+
+        let log = try root.mapping("log")
+        try log?.checkKeys(["every_seconds"])
+        logEverySeconds = try log?.number("every_seconds", in: 0.1...86_400) ?? 10
+        if let evaluation = try root.mapping("eval") {
+            try evaluation.checkKeys(["every_epochs", "metrics", "samples"])
+        }
+        output = try root.string("output") ?? "runs/\(name)"
+    }
+
+    private static func optimizer(_ reader: MappingReader, defaults: OptimizerSpec) throws(JobError) -> OptimizerSpec {
+        try reader.checkKeys(["kind", "learning_rate", "beta1", "beta2", "epsilon", "momentum"])
+        var spec = defaults
+        spec.kind = try reader.string("kind", allowed: ["adam", "sgd"]) ?? defaults.kind
+        spec.learningRate = try reader.number("learning_rate", in: 0...10) ?? defaults.learningRate
+        spec.beta1 = try reader.number("beta1", in: 0...0.999_999) ?? defaults.beta1
+        spec.beta2 = try reader.number("beta2", in: 0...0.999_999_9) ?? defaults.beta2
+        spec.epsilon = try reader.number("epsilon", in: 0...1) ?? defaults.epsilon
+        spec.momentum = try reader.number("momentum", in: 0...0.999_999) ?? defaults.momentum
+        return spec
+    }
+
+    /// The job as canonical JSON (sorted keys): what checkpoints store and the handshake digests.
+    public var canonicalJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Differences from `other` by field name, ignoring what does not change the trained numbers (world
+    /// size, threads, bucket size, deadlines, logging, checkpoint and replica-check intervals, the run folder's
+    /// path): what
+    /// `--resume auto` must refuse.
+    public func differences(from other: Job) -> [String] {
+        var mine = self, theirs = other
+        mine.ranks = 0; theirs.ranks = 0
+        mine.threadsPerRank = 0; theirs.threadsPerRank = 0
+        mine.logEverySeconds = 0; theirs.logEverySeconds = 0
+        mine.deadlineSeconds = 0; theirs.deadlineSeconds = 0
+        mine.bucketMegabytes = 0; theirs.bucketMegabytes = 0
+        mine.replicaCheckEvery = 0; theirs.replicaCheckEvery = 0
+        mine.checkpointEverySteps = 0; theirs.checkpointEverySteps = 0
+        mine.checkpointEveryMinutes = 0; theirs.checkpointEveryMinutes = 0
+        mine.checkpointKeep = 0; theirs.checkpointKeep = 0
+        mine.output = ""; theirs.output = ""
+        func fields(_ job: Job) -> [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(job.canonicalJSON.utf8))) as? [String: Any] ?? [:]
+        }
+        func text(_ value: Any?) -> String {
+            guard let value else { return "(none)" }
+            guard JSONSerialization.isValidJSONObject(value),
+                  let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else { return "\(value)" }
+            return String(decoding: data, as: UTF8.self)
+        }
+        let (a, b) = (fields(mine), fields(theirs))
+        return Set(a.keys).union(b.keys).sorted().compactMap { key in
+            text(a[key]) == text(b[key]) ? nil : "\(key): \(text(b[key])) -> \(text(a[key]))"
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import DistributedTraining
+import Foundation
+import JobFiles
+import TensorCore
+
+/// What every rank runs: `gentrain train JOB` (under mpirun for several ranks; alone it is a world of one).
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a job on this MPI world (every rank runs this; without mpirun it is one rank).")
+
+    @Argument(help: "The job file (YAML).") var job: String
+    @Option(name: .customLong("set"), help: "Override a job key, e.g. --set train.steps=100 (repeatable).") var overrides: [String] = []
+    @Option(help: "auto (newest valid checkpoint of the run folder), never, or a checkpoint file.") var resume = "auto"
+    @Option(help: "Checkpoint after this step and exit with code 75, as on SIGTERM/SIGUSR1 (planned preemption, tests).")
+    var stopAtStep: Int?
+
+    func run() throws {
+        let job = try Job.load(path: self.job, overrides: overrides)
+        let resumeMode: ResumeMode = switch resume {
+        case "auto": .automatic
+        case "never": .never
+        default: .file(resume)
+        }
+        let communicator = try Communicator()
+        BLASThreads.set(job.threadsPerRank > 1 ? blasThreadsForWorkers() : 1)
+        let outcome: TrainingOutcome
+        do {
+            let trainer = try Trainer(job: job, communicator: communicator, gentrainVersion: gentrainVersion)
+            outcome = try Parallelism.$threads.withValue(job.threadsPerRank) { try trainer.run(resume: resumeMode, stopAtStep: stopAtStep) }
+        } catch {
+            // Every rank reaches the same failure (handshake, restore, non-finite loss) or fails on its own (data):
+            // print once per rank with its number, then end the whole job.
+            FileHandle.standardError.write(Data("gentrain: rank \(communicator.rank): \(error)\n".utf8))
+            try? communicator.finalize()
+            throw ExitCode(1)
+        }
+        try communicator.finalize()
+        if outcome == .checkpointedForRestart { throw ExitCode(75) }
+    }
+}
+
+/// Checks a job file without running it.
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check a job file and print the resolved job.")
+
+    @Argument(help: "The job file (YAML).") var job: String
+    @Option(name: .customLong("set"), help: "Override a job key (repeatable).") var overrides: [String] = []
+
+    func run() throws {
+        let job = try Job.load(path: self.job, overrides: overrides)
+        print(job.canonicalJSON)
+    }
+}

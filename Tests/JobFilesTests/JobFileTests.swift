@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+@testable import JobFiles
+
+func writeJob(_ text: String) -> String {
+    let path = NSTemporaryDirectory() + "gentrain-job-\(UUID().uuidString).yaml"
+    FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+    return path
+}
+
+let validJob = """
+name: vae-test
+model: {kind: vae, latent: 16}
+data: {dataset: fashion-mnist, classes: [3, 1], scale: unit}
+train: {steps: 20, batch_size: 64, optimizer: {kind: adam, learning_rate: 0.002}, seed: 7}
+distributed: {ranks: 2, bucket_mb: 1}
+checkpoint: {every_steps: 10, keep: 2}
+"""
+
+@Suite struct JobFileTests {
+    @Test func validJobWithDefaults() throws {
+        let job = try Job.load(path: writeJob(validJob))
+        #expect(job.name == "vae-test" && job.modelKind == "vae" && job.latent == 16)
+        #expect(job.classes == [1, 3] && job.steps == 20 && job.epochs == nil && job.batchSize == 64 && job.seed == 7)
+        #expect(job.optimizers["model"]?.learningRate == 0.002 && job.optimizers["model"]?.beta1 == 0.9)
+        #expect(job.dataPath == "/usr/share/datasets/fashion-mnist" && job.output == "runs/vae-test")
+        #expect(job.deadlineSeconds == 60 && job.checkpointKeep == 2 && job.sampling == "epoch")
+    }
+
+    @Test func shippedJobFilesAreValid() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("jobs").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 3)
+        for file in files { _ = try Job.load(path: folder + "/" + file) }
+        let gan = try Job.load(path: folder + "/dcgan-bags.yaml")
+        #expect(gan.classes == [8] && gan.scale == "symmetric" && gan.sampling == "with_replacement")
+        #expect(gan.optimizers["generator"]?.beta1 == 0.5 && gan.optimizers["discriminator"]?.learningRate == 0.0002)
+    }
+
+    @Test func overridesReplaceAndAddKeys() throws {
+        let job = try Job.load(path: writeJob(validJob), overrides: ["train.steps=5", "output=/tmp/x", "model.latent=8", "checkpoint.every_minutes=0.5"])
+        #expect(job.steps == 5 && job.output == "/tmp/x" && job.latent == 8 && job.checkpointEveryMinutes == 0.5)
+        let byEpochs = try Job.load(path: writeJob(validJob), overrides: ["train.epochs=2"])
+        #expect(byEpochs.epochs == 2 && byEpochs.steps == nil)
+        #expect { try Job.load(path: writeJob(validJob), overrides: ["train.steps"]) } throws: { "\($0)".contains("expected key.path=value") }
+        #expect { try Job.load(path: writeJob(validJob), overrides: ["train.steps=-3"]) } throws: {
+            "\($0)".contains("--set train.steps=-3") && "\($0)".contains("out of range")
+        }
+    }
+
+    /// Each malformed file and the words its error must contain (file:line:column, key, what is allowed).
+    static let malformed: [(String, [String])] = [
+        (validJob.replacingOccurrences(of: "latent: 16", with: "latnet: 16"), [":2:", "model.latnet", "unknown key", "allowed here: kind, latent"]),
+        (validJob.replacingOccurrences(of: "kind: vae", with: "kind: vea"), [":2:", "model.kind", "'vea' is not one of", "autoencoder, dcgan, vae"]),
+        (validJob.replacingOccurrences(of: "batch_size: 64", with: "batch_size: lots"), [":4:", "train.batch_size", "not a whole number"]),
+        (validJob.replacingOccurrences(of: "batch_size: 64", with: "batch_size: 0"), ["train.batch_size", "out of range 1..."]),
+        (validJob.replacingOccurrences(of: "steps: 20", with: "steps: 20, epochs: 3"), ["train.steps", "not both"]),
+        (validJob.replacingOccurrences(of: "steps: 20, ", with: ""), ["train.epochs", "required key is missing"]),
+        (validJob.replacingOccurrences(of: "name: vae-test\n", with: ""), ["name", "required key is missing"]),
+        (validJob.replacingOccurrences(of: "classes: [3, 1]", with: "classes: [3, 12]"), [":3:", "data.classes", "0...9"]),
+        (validJob.replacingOccurrences(of: "classes: [3, 1]", with: "classes: [3, 3]"), ["data.classes", "listed twice"]),
+        (validJob.replacingOccurrences(of: "learning_rate: 0.002", with: "learning_rate: fast"), ["train.optimizer.learning_rate", "not a number"]),
+        (validJob.replacingOccurrences(of: "{ranks: 2, bucket_mb: 1}", with: "[2, 1]"), [":5:", "distributed", "expected a mapping"]),
+        (validJob.replacingOccurrences(of: "model: {kind: vae, latent: 16}", with: "model: {kind: vae, latent: 16"), ["not valid YAML"]),
+        (validJob + "\nname: again\n", [":1:", "name", "given twice"]),
+        (validJob.replacingOccurrences(of: "kind: vae, latent: 16", with: "kind: dcgan"), []),
+        (validJob.replacingOccurrences(of: "kind: vae, latent: 16", with: "kind: dcgan").replacingOccurrences(of: "batch_size: 64", with: "batch_size: 63"),
+         ["train.batch_size", "even batch size"]),
+        ("", ["empty"]),
+    ]
+
+    @Test(arguments: 0..<malformed.count)
+    func malformedFilesNameFileLineAndKey(index: Int) {
+        let (text, words) = Self.malformed[index]
+        let path = writeJob(text)
+        if words.isEmpty {
+            #expect(throws: Never.self) { try Job.load(path: path) }
+            return
+        }
+        #expect { try Job.load(path: path) } throws: { error in
+            let message = "\(error)"
+            let ok = message.hasPrefix(path) && words.allSatisfy { message.contains($0) }
+            if !ok { Issue.record("message was: \(message)") }
+            return ok
+        }
+    }
+
+    @Test func missingJobFile() {
+        #expect { try Job.load(path: "/nonexistent/job.yaml") } throws: { "\($0)".contains("/nonexistent/job.yaml") && "\($0)".contains("not found") }
+    }
+
+    @Test func differencesIgnoreWorldSizeOnly() throws {
+        let job = try Job.load(path: writeJob(validJob))
+        var other = job
+        other.ranks = 3
+        #expect(job.differences(from: other).isEmpty)
+        other.batchSize = 32
+        #expect(job.differences(from: other) == ["batchSize: 32 -> 64"])
+    }
+}
