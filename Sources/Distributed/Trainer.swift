@@ -97,16 +97,15 @@ public final class Trainer {
         var permutation: (epoch: Int, order: [Int])?
         var lastCheckpoint = Date()
         let random = CounterRandom(seed: job.seed)
-        let piece = StepContextPieces(rank: communicator.rank, worldSize: communicator.size)
         while step < totalSteps {
             let epoch = step / schedule.stepsPerEpoch
             if schedule.mode == .epoch && permutation?.epoch != epoch { permutation = (epoch, schedule.permutation(epoch: epoch)) }
-            let positions = StepContext.share(of: schedule.perStep, rank: piece.rank, worldSize: piece.worldSize)
+            let positions = StepContext.share(of: schedule.perStep, rank: communicator.rank, worldSize: communicator.size)
             let indices = schedule.indices(step: step, positions: positions, permutation: permutation?.order)
             let images = dataset.batch(indices, scaling: model.scaling)
             let started = Date()
             let context = StepContext(forward: ForwardContext(training: true, random: random, step: UInt64(step)),
-                                      globalBatch: job.batchSize, rank: piece.rank, worldSize: piece.worldSize) { group in
+                                      globalBatch: job.batchSize, rank: communicator.rank, worldSize: communicator.size) { group in
                 self.reduceGradients(group, step: step)
             }
             let losses = model.trainStep(images, context: context)
@@ -337,12 +336,6 @@ public final class Trainer {
     func log(_ message: String) {
         FileHandle.standardError.write(Data((message + "\n").utf8))
     }
-}
-
-/// This rank's place in the world, as the step context needs it.
-struct StepContextPieces {
-    let rank: Int
-    let worldSize: Int
 }
 
 /// SIGTERM or SIGUSR1 asks for a checkpoint and a clean stop.
