@@ -225,3 +225,29 @@ func metricLines(_ output: String) -> Int {
         #expect(Checkpoint.list(folder: output + "/checkpoints").count == 1)
     }
 }
+
+@Suite struct CheckpointIdentityTests {
+    @Test func sha256MatchesFIPSVectors() {
+        var empty = SHA256()
+        #expect(empty.finalizeHex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        var abc = SHA256()
+        abc.update(Array("abc".utf8))
+        #expect(abc.finalizeHex() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        var long = SHA256()
+        let message = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
+        long.update(Array(message[0..<10]))
+        long.update(Array(message[10...]))
+        #expect(long.finalizeHex() == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    }
+
+    @Test func inspectPrintsTheParametersDigest() throws {
+        let output = runFolder("inspect")
+        #expect(try train("autoencoder-fashion", ranks: 1, output: output, ["--set", "train.steps=1", "--set", "train.batch_size=4"]).status == 0)
+        let path = "\(output)/checkpoints/\(Checkpoint.fileName(step: 1))"
+        let result = try run(gentrainExecutable().path, ["inspect", path, "--json"])
+        #expect(result.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as! [String: Any]
+        #expect(object["params_sha256"] as? String == (try Checkpoint.read(path: path)).parametersSHA256)
+        #expect(object["parameters"] as? Int == 389_153 && object["step"] as? Int == 1 && object["job"] as? String == "autoencoder-fashion")
+    }
+}
