@@ -72,6 +72,17 @@ final class BackgroundRun {
     }
 }
 
+/// Starts `job` on 2 ranks for (practically) ever at batch 12, with `extra` settings, and waits until `steps`
+/// steps are reported.
+func startLongTraining(_ job: String, output: String, _ extra: [String], waitingForSteps steps: Int) throws -> BackgroundRun {
+    let launcher = mpirun(ranks: 2)
+    let run = try BackgroundRun(launcher.path, launcher.arguments + [gentrainExecutable().path, "train", jobFile(job),
+                                "--set", "output=\(output)", "--set", "train.steps=100000", "--set", "train.batch_size=12"] + extra,
+                                environment: launcher.environment)
+    #expect(BackgroundRun.wait(seconds: 60) { metricLines(output) >= steps }, "\(run.log)")
+    return run
+}
+
 func metricLines(_ output: String) -> Int {
     ((try? String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count
 }
@@ -177,11 +188,7 @@ func metricLines(_ output: String) -> Int {
 
     @Test func aKilledRankEndsTheJobAndTheRunResumes() throws {
         let output = runFolder("killed")
-        let settings = ["--set", "output=\(output)", "--set", "train.steps=100000", "--set", "train.batch_size=12", "--set", "checkpoint.every_steps=2"]
-        let launcher = mpirun(ranks: 2)
-        let job = try BackgroundRun(launcher.path, launcher.arguments + [gentrainExecutable().path, "train", jobFile("autoencoder-fashion")] + settings,
-                                    environment: launcher.environment)
-        #expect(BackgroundRun.wait(seconds: 60) { metricLines(output) >= 5 }, "\(job.log)")
+        let job = try startLongTraining("autoencoder-fashion", output: output, ["--set", "checkpoint.every_steps=2"], waitingForSteps: 5)
         let ranks = job.children
         #expect(ranks.count == 2)
         kill(ranks[1], SIGKILL)
@@ -191,17 +198,14 @@ func metricLines(_ output: String) -> Int {
         #expect(job.process.terminationStatus != 0)
         let newest = try Checkpoint.read(path: Checkpoint.list(folder: output + "/checkpoints").first!)
         #expect(newest.step >= 2)
-        let resumed = try train("autoencoder-fashion", ranks: 2, output: output, Array(settings.dropFirst(2)) + ["--stop-at-step", "\(newest.step + 1)"])
+        let resumed = try train("autoencoder-fashion", ranks: 2, output: output, ["--set", "train.steps=100000", "--set", "train.batch_size=12",
+                                "--set", "checkpoint.every_steps=2", "--stop-at-step", "\(newest.step + 1)"])
         #expect(resumed.status == 75 && resumed.output.contains("resuming at step \(newest.step)"), "\(resumed.output)")
     }
 
     @Test func aStuckRankHitsTheDeadlineInsteadOfHanging() throws {
         let output = runFolder("stuck")
-        let launcher = mpirun(ranks: 2)
-        let job = try BackgroundRun(launcher.path, launcher.arguments + [gentrainExecutable().path, "train", jobFile("autoencoder-fashion"),
-                                    "--set", "output=\(output)", "--set", "train.steps=100000", "--set", "train.batch_size=12",
-                                    "--set", "distributed.deadline_s=3"], environment: launcher.environment)
-        #expect(BackgroundRun.wait(seconds: 60) { metricLines(output) >= 3 }, "\(job.log)")
+        let job = try startLongTraining("autoencoder-fashion", output: output, ["--set", "distributed.deadline_s=3"], waitingForSteps: 3)
         let ranks = job.children
         #expect(ranks.count == 2)
         kill(ranks[1], SIGSTOP)
@@ -213,11 +217,7 @@ func metricLines(_ output: String) -> Int {
 
     @Test func sigusr1CheckpointsAndExits75() throws {
         let output = runFolder("signal")
-        let launcher = mpirun(ranks: 2)
-        let job = try BackgroundRun(launcher.path, launcher.arguments + [gentrainExecutable().path, "train", jobFile("vae-fashion"),
-                                    "--set", "output=\(output)", "--set", "train.steps=100000", "--set", "train.batch_size=12",
-                                    "--set", "checkpoint.every_steps=0"], environment: launcher.environment)
-        #expect(BackgroundRun.wait(seconds: 60) { metricLines(output) >= 3 }, "\(job.log)")
+        let job = try startLongTraining("vae-fashion", output: output, ["--set", "checkpoint.every_steps=0"], waitingForSteps: 3)
         // As a scheduler does (Slurm signals every task of the step): each rank gets the signal.
         for rank in job.children { kill(rank, SIGUSR1) }
         #expect(BackgroundRun.wait(seconds: 30) { !job.process.isRunning }, "\(job.log)")
