@@ -7,7 +7,9 @@ import PackageDescription
 /// - `CMPI`, `CBLAS`, `CZlib`: system-library shims over Open MPI, OpenBLAS (+LAPACK) and zlib.
 /// - `TensorCore`: tensors, kernels, reverse-mode autodiff, layers, losses, optimizers.
 /// - `DataIO`: IDX datasets, PNG pictures.
-/// - `DistributedTraining` (at `Sources/Distributed`): the MPI communicator and data-parallel trainer.
+/// - `Communication`: the typed MPI communicator (collectives, non-blocking all-reduce).
+/// - `Evaluation`: FID, KID and IS (Float64, sharded across ranks), feature files, the feature extractor.
+/// - `DistributedTraining` (at `Sources/Distributed`): the data-parallel trainer, checkpoints, watchdog.
 /// - `Models`: the course's models, one file each.
 /// - `gentrain` (at `Sources/Launcher`): the command-line tool.
 let package = Package(
@@ -30,22 +32,26 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
         .target(name: "DataIO", dependencies: ["CZlib", "TensorCore"]),
-        .target(name: "DistributedTraining", dependencies: ["CMPI", "CZlib", "TensorCore", "DataIO", "Models", "JobFiles"],
+        .target(name: "Communication", dependencies: ["CMPI"]),
+        .target(name: "Evaluation", dependencies: ["CBLAS", "Communication", "TensorCore", "DataIO", "Models"]),
+        .target(name: "DistributedTraining",
+                dependencies: ["CMPI", "CZlib", "Communication", "Evaluation", "TensorCore", "DataIO", "Models", "JobFiles"],
                 path: "Sources/Distributed"),
         .target(name: "Models", dependencies: ["TensorCore"]),
         .target(name: "JobFiles", dependencies: ["Yams"]),
         .executableTarget(
             name: "gentrain",
             dependencies: [
-                "TensorCore", "DataIO", "Models", "DistributedTraining", "JobFiles",
+                "TensorCore", "DataIO", "Models", "Communication", "Evaluation", "DistributedTraining", "JobFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Launcher"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TensorCore", "CZlib"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
-        .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining"]),
+        .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation"]),
         .testTarget(name: "JobFilesTests", dependencies: ["JobFiles"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Communication"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

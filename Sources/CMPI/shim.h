@@ -9,6 +9,7 @@ static inline MPI_Comm gentrain_mpi_comm_world(void) { return MPI_COMM_WORLD; }
 static inline MPI_Comm gentrain_mpi_comm_null(void) { return MPI_COMM_NULL; }
 static inline MPI_Datatype gentrain_mpi_float(void) { return MPI_FLOAT; }
 static inline MPI_Datatype gentrain_mpi_double(void) { return MPI_DOUBLE; }
+static inline MPI_Datatype gentrain_mpi_int32(void) { return MPI_INT32_T; }
 static inline MPI_Datatype gentrain_mpi_int64(void) { return MPI_INT64_T; }
 static inline MPI_Datatype gentrain_mpi_uint64(void) { return MPI_UINT64_T; }
 static inline MPI_Datatype gentrain_mpi_byte(void) { return MPI_BYTE; }

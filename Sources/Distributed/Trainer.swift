@@ -2,6 +2,7 @@
 // gradients are summed across ranks (each rank's loss already carries its share n_rank / B), so
 // every replica takes the same step. Rank 0 writes checkpoints and reports.
 
+import Communication
 import DataIO
 import Foundation
 import JobFiles

@@ -2,6 +2,7 @@
 // (MPI_Abort) with a message naming the operation and the step, instead of hanging.
 
 import CMPI
+import Communication
 import Foundation
 
 /// Watches the collective in progress from a background thread.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Communication
 import DistributedTraining
 import Foundation
 import JobFiles

@@ -85,6 +85,47 @@ public final class Communicator {
         return result
     }
 
+    /// Every rank's `values` (counts may differ between ranks), concatenated in rank order, on every rank.
+    public func allGatherVariable(_ values: [Double]) throws(MPIError) -> [Double] {
+        let counts = try allGather([UInt64(values.count)]).map { Int32($0) }
+        var displacements = [Int32](repeating: 0, count: size)
+        for index in displacements.indices.dropFirst() { displacements[index] = displacements[index - 1] + counts[index - 1] }
+        var result = [Double](repeating: 0, count: counts.reduce(0) { $0 + Int($1) })
+        try values.withUnsafeBufferPointer { (source) throws(MPIError) in
+            try result.withUnsafeMutableBufferPointer { (destination) throws(MPIError) in
+                try check(MPI_Allgatherv(source.baseAddress, Int32(values.count), gentrain_mpi_double(), destination.baseAddress,
+                                         counts, displacements, gentrain_mpi_double(), world), "MPI_Allgatherv")
+            }
+        }
+        return result
+    }
+
+    /// Every rank's `values` (counts may differ) concatenated in rank order on rank `root`; other ranks get `[]`.
+    public func gather(_ values: [Double], root: Int = 0) throws(MPIError) -> [Double] {
+        var count = Int32(values.count)
+        var counts = [Int32](repeating: 0, count: rank == root ? size : 0)
+        try check(MPI_Gather(&count, 1, gentrain_mpi_int32(), &counts, 1, gentrain_mpi_int32(), Int32(root), world), "MPI_Gather")
+        var displacements = [Int32](repeating: 0, count: counts.count)
+        for index in counts.indices.dropFirst() { displacements[index] = displacements[index - 1] + counts[index - 1] }
+        var result = [Double](repeating: 0, count: counts.reduce(0) { $0 + Int($1) })
+        try values.withUnsafeBufferPointer { (source) throws(MPIError) in
+            try result.withUnsafeMutableBufferPointer { (destination) throws(MPIError) in
+                try check(MPI_Gatherv(source.baseAddress, Int32(values.count), gentrain_mpi_double(), destination.baseAddress,
+                                      counts, displacements, gentrain_mpi_double(), Int32(root), world), "MPI_Gatherv")
+            }
+        }
+        return result
+    }
+
+    /// Starts summing `values` over all ranks without waiting; the request owns the buffer until `wait()`.
+    public func startAllReduceSum(_ values: [Float]) throws(MPIError) -> AllReduceRequest {
+        let request = AllReduceRequest(values)
+        try check(MPI_Iallreduce(gentrain_mpi_in_place(), request.buffer.baseAddress, Int32(values.count), gentrain_mpi_float(),
+                                 gentrain_mpi_sum(), world, &request.handle), "MPI_Iallreduce")
+        request.isActive = true
+        return request
+    }
+
     /// Copies `count` doubles at `buffer` from rank `root` to every rank.
     public func broadcast(_ buffer: UnsafeMutablePointer<Double>, count: Int, root: Int = 0) throws(MPIError) {
         try check(MPI_Bcast(buffer, Int32(count), gentrain_mpi_double(), Int32(root), world), "MPI_Bcast")
@@ -108,4 +149,41 @@ public final class Communicator {
 
     /// Shuts MPI down; call once, after the last collective.
     public func finalize() throws(MPIError) { try check(MPI_Finalize(), "MPI_Finalize") }
+}
+
+/// A sum all-reduce in flight (`Communicator.startAllReduceSum`). It owns its buffer, so the values
+/// cannot be freed or changed while MPI works on them; `wait()` returns the sums.
+public final class AllReduceRequest {
+    fileprivate let buffer: UnsafeMutableBufferPointer<Float>
+    fileprivate var handle: MPI_Request? = gentrain_mpi_request_null()
+    fileprivate var isActive = false
+
+    fileprivate init(_ values: [Float]) {
+        buffer = .allocate(capacity: values.count)
+        _ = buffer.initialize(from: values)
+    }
+
+    /// Waits for the sums (every rank must start the same all-reduces in the same order).
+    public func wait() throws(MPIError) -> [Float] {
+        if isActive {
+            isActive = false
+            try check(MPI_Wait(&handle, gentrain_mpi_status_ignore()), "MPI_Wait")
+        }
+        return Array(buffer)
+    }
+
+    /// Whether the sums are ready, without blocking.
+    public func test() throws(MPIError) -> Bool {
+        guard isActive else { return true }
+        var done: Int32 = 0
+        try check(MPI_Test(&handle, &done, gentrain_mpi_status_ignore()), "MPI_Test")
+        if done != 0 { isActive = false }
+        return done != 0
+    }
+
+    deinit {
+        // MPI may still write into the buffer: finish the operation before freeing it.
+        if isActive { MPI_Wait(&handle, gentrain_mpi_status_ignore()) }
+        buffer.deallocate()
+    }
 }

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+/// The metric vectors kept with the evaluation tests.
+func metricFixture(_ name: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("EvaluationTests/Fixtures/\(name)").path
+}
+
+/// `gentrain metrics ... --json` under mpirun with `ranks` ranks: the JSON object rank 0 printed.
+func metricsJSON(ranks: Int, _ arguments: [String]) throws -> [String: Any] {
+    let launcher = mpirun(ranks: ranks)
+    let result = try run(launcher.path, launcher.arguments + [gentrainExecutable().path, "metrics", "--json"] + arguments,
+                         environment: launcher.environment)
+    #expect(result.status == 0, "\(result.output)")
+    let line = try #require(result.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(result.output)")
+    return try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+}
+
+let vectorArguments = [
+    "--real", metricFixture("feat_a_2000x64_f64le.bin"), "--fake", metricFixture("feat_b_1500x64_f64le.bin"),
+    "--logits", metricFixture("logits_1000x10_f64le.bin"), "--dim", "64", "--dtype", "f64", "--logits-dim", "10",
+    "--kid-indices-real", metricFixture("kid_idx_torchfidelity_x_100x1000_i64le.bin"),
+    "--kid-indices-fake", metricFixture("kid_idx_torchfidelity_y_100x1000_i64le.bin"),
+]
+
+@Suite(.serialized) struct MetricsCommandTests {
+    /// All of expected.json to 1e-9 relative, with the rows split across 1, 2 and 3 ranks.
+    @Test(arguments: [1, 2, 3])
+    func knownAnswersOnEveryWorldSize(ranks: Int) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: metricFixture("expected.json")))
+        let answers = try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let report = try metricsJSON(ranks: ranks, vectorArguments)
+        func check(_ key: String, _ expectedKey: String) throws {
+            let mine = try #require(report[key] as? Double, "\(key) missing")
+            let known = try #require(answers[expectedKey] as? Double)
+            #expect(abs(mine - known) <= 1e-9 * abs(known), "\(key): \(mine) vs \(known) on \(ranks) rank(s)")
+        }
+        try check("fid", "fid")
+        try check("kid_mean", "kid_mean")
+        try check("kid_std", "kid_std")
+        try check("is_mean", "is_mean")
+        try check("is_std", "is_std")
+        let splits = try #require(report["is_split_scores"] as? [Double])
+        let knownSplits = try #require(answers["is_split_scores"] as? [Double])
+        #expect(splits.count == 10 && zip(splits, knownSplits).allSatisfy { abs($0 - $1) <= 1e-9 * $1 })
+        #expect(report["n_real"] as? Int == 2000 && report["n_fake"] as? Int == 1500 && report["dim"] as? Int == 64)
+        #expect(report["ranks"] as? Int == ranks)
+    }
+
+    /// Seeded KID subsets: the same values on 1 and 3 ranks (features gathered in row order).
+    @Test func seededKernelDistanceIndependentOfRanks() throws {
+        let arguments = Array(vectorArguments.prefix(4)) + ["--dim", "64", "--dtype", "f64", "--metrics", "kid",
+                                                            "--kid-subsets", "10", "--kid-subset-size", "300", "--seed", "7"]
+        let one = try metricsJSON(ranks: 1, arguments), three = try metricsJSON(ranks: 3, arguments)
+        #expect(one["kid_mean"] as? Double == three["kid_mean"] as? Double)
+        #expect(one["kid_std"] as? Double == three["kid_std"] as? Double)
+        #expect(one["fid"] == nil && one["kid_subsets"] as? Int == 10)
+    }
+
+    @Test func tooSmallASetForTheSubsetsIsAClearError() throws {
+        let launcher = mpirun(ranks: 2)
+        let result = try run(launcher.path, launcher.arguments + [gentrainExecutable().path, "metrics"] + Array(vectorArguments.prefix(4))
+                             + ["--dim", "64", "--dtype", "f64", "--kid-subset-size", "1600"], environment: launcher.environment)
+        #expect(result.status != 0)
+        #expect(result.output.contains("KID subset size 1600") && result.output.contains("1500 generated"))
+        #expect(!result.output.contains("Fatal error"))
+    }
+
+    @Test func aMissingFileOnAnyRankEndsEveryRank() throws {
+        let launcher = mpirun(ranks: 2)
+        let result = try run(launcher.path, launcher.arguments + [gentrainExecutable().path, "metrics", "--real", metricFixture("feat_a_2000x64_f64le.bin"),
+                                                                  "--fake", "/nonexistent/fake.npy", "--dim", "64", "--dtype", "f64"],
+                             environment: launcher.environment)
+        #expect(result.status != 0)
+        #expect(result.output.contains("/nonexistent/fake.npy: no such file"))
+    }
+}
