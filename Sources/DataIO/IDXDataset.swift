@@ -164,6 +164,13 @@ public struct ImageDataset: Sendable {
         return ImageDataset(pixels: pixels, labels: labels, rows: rows, columns: columns, source: source)
     }
 
+    /// The first `count` images (all of them if there are fewer).
+    public func prefix(_ count: Int) -> ImageDataset {
+        let kept = min(count, self.count)
+        return ImageDataset(pixels: Array(pixels.prefix(kept * imageSize)), labels: Array(labels.prefix(kept)), rows: rows, columns: columns,
+                            source: source)
+    }
+
     /// Images `indices` as a `[N, 1, rows, columns]` tensor, scaled.
     public func batch(_ indices: some Collection<Int>, scaling: PixelScaling) -> Tensor {
         var tensor = Tensor(uninitialized: [indices.count, 1, rows, columns])

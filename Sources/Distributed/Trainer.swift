@@ -43,8 +43,34 @@ public func makeModel(_ job: Job) -> any TrainableModel {
     switch job.modelKind {
     case "autoencoder": return Autoencoder(seed: job.seed, latentSize: job.latent, optimizer: optimizer("model"))
     case "vae": return VariationalAutoencoder(seed: job.seed, latentSize: job.latent, noiseScale: Float(job.noiseScale), optimizer: optimizer("model"))
+    case "classifier": return Classifier(seed: job.seed, optimizer: optimizer("model"))
     default: return DCGAN(seed: job.seed, latentSize: job.latent, generatorOptimizer: optimizer("generator"), discriminatorOptimizer: optimizer("discriminator"))
     }
+}
+
+/// Sets a model's parameters, normalisation statistics and optimizer state from a checkpoint.
+public func applyCheckpoint(_ checkpoint: Checkpoint, to model: any TrainableModel) throws {
+    guard checkpoint.groups.count == model.groups.count else { throw TrainingError(message: "checkpoint has \(checkpoint.groups.count) groups") }
+    for ((group, optimizer), saved) in zip(zip(model.groups, model.optimizers), checkpoint.groups) {
+        guard saved.name == group.name, saved.values.count == group.parameterCount, saved.state.count == group.state.count else {
+            throw TrainingError(message: "checkpoint group \(saved.name) does not match the model's \(group.name)")
+        }
+        group.setFlatValues(saved.values)
+        if !saved.state.isEmpty { saved.state.withUnsafeBufferPointer { group.state.pointer.update(from: $0.baseAddress!, count: $0.count) } }
+        optimizer.state = saved.optimizerState
+        optimizer.iterations = saved.optimizerIterations
+    }
+}
+
+/// A checkpoint's job and its model with the checkpoint's state.
+public func loadModel(checkpointPath path: String) throws -> (job: Job, model: any TrainableModel, checkpoint: Checkpoint) {
+    let checkpoint = try Checkpoint.read(path: path)
+    guard let job = try? JSONDecoder().decode(Job.self, from: Data(checkpoint.job.utf8)) else {
+        throw TrainingError(message: "\(path): its job description cannot be read (written by another gentrain version?)")
+    }
+    let model = makeModel(job)
+    try applyCheckpoint(checkpoint, to: model)
+    return (job, model, checkpoint)
 }
 
 /// Runs one job on this rank.
@@ -58,6 +84,8 @@ public final class Trainer {
     let totalSteps: Int
     let stopRequest = StopRequest()
     let gentrainVersion: String
+    /// The reference set and extractor when the job evaluates during training.
+    let evaluationResources: EvaluationResources?
     var checkpointFolder: String { job.output + "/checkpoints" }
 
     /// Loads the data and builds the replica (nothing is exchanged yet).
@@ -76,6 +104,8 @@ public final class Trainer {
         schedule = SampleSchedule(mode: job.sampling == "epoch" ? .epoch : .withReplacement, datasetCount: dataset.count,
                                   perStep: perStep, globalBatch: job.batchSize, seed: job.seed)
         totalSteps = job.steps ?? (job.epochs! * schedule.stepsPerEpoch)
+        evaluationResources = job.evalEveryEpochs > 0 && !job.evalMetrics.isEmpty
+            ? try EvaluationResources(job: job, metrics: job.evalMetrics, reference: job.evalReference, evaluatorPath: job.evaluatorPath) : nil
     }
 
     /// Trains to the end (or to a stop request); every rank calls it.
@@ -104,12 +134,13 @@ public final class Trainer {
             let positions = StepContext.share(of: schedule.perStep, rank: communicator.rank, worldSize: communicator.size)
             let indices = schedule.indices(step: step, positions: positions, permutation: permutation?.order)
             let images = dataset.batch(indices, scaling: model.scaling)
+            applyLearningRateSchedule(epoch: epoch)
             let started = Date()
             let context = StepContext(forward: ForwardContext(training: true, random: random, step: UInt64(step)),
                                       globalBatch: job.batchSize, rank: communicator.rank, worldSize: communicator.size) { group in
                 self.reduceGradients(group, step: step)
             }
-            let losses = model.trainStep(images, context: context)
+            let losses = model.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)), context: context)
             let seconds = Date().timeIntervalSince(started)
             step += 1
             // One small collective per step: losses (shares sum to the global mean), stop and checkpoint requests, timings.
@@ -145,6 +176,9 @@ public final class Trainer {
                 try saveCheckpoint(step: step)
                 lastCheckpoint = Date()
             }
+            if let evaluationResources, !stopNow, evaluationDue(step: step) {
+                try evaluate(step: step, resources: evaluationResources, metrics: metrics)
+            }
             if stopNow && step < totalSteps {
                 if isReporter { log("stop requested: checkpoint at step \(step) written; run again to continue (exit 75)") }
                 return .checkpointedForRestart
@@ -152,6 +186,13 @@ public final class Trainer {
         }
         if isReporter { try writePictures() }
         return .finished
+    }
+
+    /// Sets each optimizer's learning rate for `epoch` from its job schedule.
+    func applyLearningRateSchedule(epoch: Int) {
+        for (group, optimizer) in zip(model.groups, model.optimizers) {
+            if let spec = job.optimizers[group.name], !spec.schedule.isEmpty { optimizer.learningRate = Float(spec.learningRate(epoch: epoch)) }
+        }
     }
 
     // MARK: - Collectives
@@ -279,18 +320,7 @@ public final class Trainer {
         }
     }
 
-    func apply(_ checkpoint: Checkpoint) throws {
-        guard checkpoint.groups.count == model.groups.count else { throw TrainingError(message: "checkpoint has \(checkpoint.groups.count) groups") }
-        for ((group, optimizer), saved) in zip(zip(model.groups, model.optimizers), checkpoint.groups) {
-            guard saved.name == group.name, saved.values.count == group.parameterCount, saved.state.count == group.state.count else {
-                throw TrainingError(message: "checkpoint group \(saved.name) does not match the model's \(group.name)")
-            }
-            group.setFlatValues(saved.values)
-            saved.state.withUnsafeBufferPointer { group.state.pointer.update(from: $0.baseAddress!, count: $0.count) }
-            optimizer.state = saved.optimizerState
-            optimizer.iterations = saved.optimizerIterations
-        }
-    }
+    func apply(_ checkpoint: Checkpoint) throws { try applyCheckpoint(checkpoint, to: model) }
 
     /// Averages normalisation statistics across ranks, then rank 0 writes the checkpoint; all wait until it is on disk.
     func saveCheckpoint(step: Int) throws {

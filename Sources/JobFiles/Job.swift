@@ -12,6 +12,13 @@ public struct OptimizerSpec: Codable, Equatable, Sendable {
     public var beta2: Double
     public var epsilon: Double
     public var momentum: Double
+    /// Per-epoch factors of the learning rate (epoch e uses `schedule[min(e, count - 1)]`); empty: constant.
+    public var schedule: [Double]
+
+    /// The learning rate in epoch `epoch` (0-based).
+    public func learningRate(epoch: Int) -> Double {
+        schedule.isEmpty ? learningRate : learningRate * schedule[min(epoch, schedule.count - 1)]
+    }
 }
 
 /// A validated job.
@@ -45,11 +52,28 @@ public struct Job: Codable, Equatable, Sendable {
     public var checkpointEveryMinutes: Double
     public var checkpointKeep: Int
     public var logEverySeconds: Double
+    /// Evaluate every this many epochs during training (0: only `gentrain eval`).
+    public var evalEveryEpochs: Int
+    /// Metrics to compute: `fid`, `kid`, `is` for generators, `accuracy` for the classifier.
+    public var evalMetrics: [String]
+    /// Generated samples per evaluation.
+    public var evalSamples: Int
+    /// `test` or `train`: the split the generated images are compared with (the class filter applies).
+    public var evalReference: String
+    /// The feature extractor's checkpoint (nil: gentrain's Fashion-MNIST classifier, found as docs/metrics.md says).
+    public var evaluatorPath: String?
+    public var kidSubsets: Int
+    public var kidSubsetSize: Int
     public var output: String
 
     /// The model kinds gentrain trains, and the parameter groups each has.
     public static let modelGroups: [String: [String]] = [
-        "autoencoder": ["model"], "vae": ["model"], "dcgan": ["generator", "discriminator"],
+        "autoencoder": ["model"], "vae": ["model"], "dcgan": ["generator", "discriminator"], "classifier": ["model"],
+    ]
+
+    /// The metrics each model kind can report.
+    public static let modelMetrics: [String: [String]] = [
+        "autoencoder": [], "vae": ["fid", "kid", "is"], "dcgan": ["fid", "kid", "is"], "classifier": ["accuracy"],
     ]
 
     /// Reads, overrides (`key.path=value` pairs) and validates a job file.
@@ -145,8 +169,8 @@ public struct Job: Codable, Equatable, Sendable {
         seed = UInt64(try train.integer("seed", in: 0...Int.max) ?? 1)
         let groups = Job.modelGroups[kind]!
         let defaultOptimizer = kind == "dcgan"
-            ? OptimizerSpec(kind: "adam", learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-7, momentum: 0)
-            : OptimizerSpec(kind: "adam", learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, momentum: 0)
+            ? OptimizerSpec(kind: "adam", learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-7, momentum: 0, schedule: [])
+            : OptimizerSpec(kind: "adam", learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, momentum: 0, schedule: [])
         var optimizers: [String: OptimizerSpec] = [:]
         let shared = try train.mapping("optimizer").map { (reader) throws(JobError) in try Job.optimizer(reader, defaults: defaultOptimizer) }
         for group in groups { optimizers[group] = shared ?? defaultOptimizer }
@@ -175,14 +199,41 @@ public struct Job: Codable, Equatable, Sendable {
         let log = try root.mapping("log")
         try log?.checkKeys(["every_seconds"])
         logEverySeconds = try log?.number("every_seconds", in: 0.1...86_400) ?? 10
-        if let evaluation = try root.mapping("eval") {
-            try evaluation.checkKeys(["every_epochs", "metrics", "samples"])
+        let evaluation = try root.mapping("eval")
+        try evaluation?.checkKeys(["every_epochs", "metrics", "samples", "reference", "evaluator", "kid_subsets", "kid_subset_size"])
+        evalEveryEpochs = try evaluation?.integer("every_epochs", in: 0...1_000_000) ?? 0
+        let possible = Job.modelMetrics[kind]!
+        if let metrics = evaluation?.value("metrics") {
+            guard case .sequence(let items, _) = metrics else {
+                throw JobError(location: metrics.location, key: "eval.metrics", message: "expected a list, e.g. [\(possible.joined(separator: ", "))]")
+            }
+            var list: [String] = []
+            for item in items {
+                guard case .scalar(let name, let location) = item, possible.contains(name) else {
+                    throw JobError(location: item.location, key: "eval.metrics",
+                                   message: possible.isEmpty ? "a \(kind) has no metrics" : "allowed for a \(kind): \(possible.joined(separator: ", "))")
+                }
+                if list.contains(name) { throw JobError(location: location, key: "eval.metrics", message: "\(name) listed twice") }
+                list.append(name)
+            }
+            evalMetrics = list
+        } else {
+            evalMetrics = possible
+        }
+        evalSamples = try evaluation?.integer("samples", in: 2...10_000_000) ?? 2000
+        evalReference = try evaluation?.string("reference", allowed: ["test", "train"]) ?? "test"
+        evaluatorPath = try evaluation?.string("evaluator")
+        kidSubsets = try evaluation?.integer("kid_subsets", in: 1...100_000) ?? 100
+        kidSubsetSize = try evaluation?.integer("kid_subset_size", in: 2...10_000_000) ?? min(1000, evalSamples)
+        if evalMetrics.contains("kid") && kidSubsetSize > evalSamples {
+            throw JobError(location: evaluation?.value("kid_subset_size")?.location ?? evaluation?.location ?? root.location,
+                           key: "eval.kid_subset_size", message: "\(kidSubsetSize) is more than the \(evalSamples) samples (eval.samples)")
         }
         output = try root.string("output") ?? "runs/\(name)"
     }
 
     private static func optimizer(_ reader: MappingReader, defaults: OptimizerSpec) throws(JobError) -> OptimizerSpec {
-        try reader.checkKeys(["kind", "learning_rate", "beta1", "beta2", "epsilon", "momentum"])
+        try reader.checkKeys(["kind", "learning_rate", "beta1", "beta2", "epsilon", "momentum", "schedule"])
         var spec = defaults
         spec.kind = try reader.string("kind", allowed: ["adam", "sgd"]) ?? defaults.kind
         spec.learningRate = try reader.number("learning_rate", in: 0...10) ?? defaults.learningRate
@@ -190,6 +241,19 @@ public struct Job: Codable, Equatable, Sendable {
         spec.beta2 = try reader.number("beta2", in: 0...0.999_999_9) ?? defaults.beta2
         spec.epsilon = try reader.number("epsilon", in: 0...1) ?? defaults.epsilon
         spec.momentum = try reader.number("momentum", in: 0...0.999_999) ?? defaults.momentum
+        if let schedule = reader.value("schedule") {
+            let key = reader.key("schedule")
+            guard case .sequence(let items, _) = schedule, !items.isEmpty else {
+                throw JobError(location: schedule.location, key: key, message: "expected a list of per-epoch factors, e.g. [1, 1, 1, 0.1, 0.01]")
+            }
+            spec.schedule = []
+            for item in items {
+                guard case .scalar(let text, _) = item, let factor = Double(text), factor > 0, factor <= 1000 else {
+                    throw JobError(location: item.location, key: key, message: "each factor must be a number in (0, 1000]")
+                }
+                spec.schedule.append(factor)
+            }
+        }
         return spec
     }
 
@@ -200,10 +264,20 @@ public struct Job: Codable, Equatable, Sendable {
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
 
-    /// Differences from `other` by field name, ignoring what does not change the trained numbers (world
+    /// Clears the evaluation settings, which do not change the trained numbers.
+    private mutating func resetEvaluation() {
+        evalEveryEpochs = 0
+        evalMetrics = []
+        evalSamples = 0
+        evalReference = ""
+        evaluatorPath = nil
+        kidSubsets = 0
+        kidSubsetSize = 0
+    }
+
+    /// Differences from `other` by field name, ignoring evaluation settings and what does not change the trained numbers (world
     /// size, threads, bucket size, deadlines, logging, checkpoint and replica-check intervals, the run folder's
-    /// path): what
-    /// `--resume auto` must refuse.
+    /// path): what `--resume auto` must refuse.
     public func differences(from other: Job) -> [String] {
         var mine = self, theirs = other
         mine.ranks = 0; theirs.ranks = 0
@@ -216,6 +290,8 @@ public struct Job: Codable, Equatable, Sendable {
         mine.checkpointEveryMinutes = 0; theirs.checkpointEveryMinutes = 0
         mine.checkpointKeep = 0; theirs.checkpointKeep = 0
         mine.output = ""; theirs.output = ""
+        mine.resetEvaluation()
+        theirs.resetEvaluation()
         func fields(_ job: Job) -> [String: Any] {
             (try? JSONSerialization.jsonObject(with: Data(job.canonicalJSON.utf8))) as? [String: Any] ?? [:]
         }

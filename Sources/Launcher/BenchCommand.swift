@@ -50,7 +50,7 @@ struct Bench: ParsableCommand {
             let images = dataset.batch(indices, scaling: trainable.scaling)
             let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 0), step: UInt64(index)),
                                       globalBatch: batch)
-            trainable.trainStep(images, context: context)
+            trainable.trainStep(TrainingBatch(images: images), context: context)
         }
         let counter = FlopCounter()
         var times: [Double] = []

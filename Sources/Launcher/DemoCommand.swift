@@ -13,7 +13,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Optimizer steps.") var steps = 300
     @Option(help: "Batch size.") var batch = 128
     @Option(help: "Folder of IDX files.") var data = ImageDataset.fashionMNISTFolder
-    @Option(help: "Output folder.") var output = "runs/demo"
+    @Option(help: "Output folder.") var output = "runs/demo-autoencoder"
     @Option(help: "BLAS threads.") var threads = 1
     @Option(help: "Seed of initialisation and shuffling.") var seed: UInt64 = 1
 
@@ -49,7 +49,7 @@ struct Demo: ParsableCommand {
             let images = train.batch(order[position..<(position + batch)], scaling: .unit)
             position += batch
             let context = StepContext(forward: ForwardContext(training: true, step: UInt64(step)), globalBatch: batch)
-            let loss = model.trainStep(images, context: context)["loss"]!
+            let loss = model.trainStep(TrainingBatch(images: images), context: context)["loss"]!
             if step % 10 == 0 || step == steps - 1 { metrics.write(["step": step + 1, "loss": Double(loss)]) }
             progress.update(step + 1, detail: String(format: "loss %.5f", loss))
         }

@@ -38,18 +38,9 @@ struct Metrics: ParsableCommand {
     }
 
     func run() throws {
-        let communicator = try Communicator()
-        do {
+        try runOnWorld("metrics") { communicator in
             let report = try computeReport(communicator)
             if communicator.rank == 0 { print(json ? encodeJSON(report, ranks: communicator.size) : describe(report)) }
-            try communicator.finalize()
-        } catch {
-            // Every rank reaches the failure (agreed on before any other collective); the failing rank says why.
-            if !(error is RemoteRankFailure) || communicator.rank == 0 {
-                FileHandle.standardError.write(Data("gentrain metrics: \(error)\n".utf8))
-            }
-            try? communicator.finalize()
-            throw ExitCode(1)
         }
     }
 

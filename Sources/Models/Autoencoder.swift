@@ -84,7 +84,8 @@ public final class Autoencoder: TrainableModel {
     }
 
     @discardableResult
-    public func trainStep(_ images: Tensor, context: StepContext) -> [String: Float] {
+    public func trainStep(_ batch: TrainingBatch, context: StepContext) -> [String: Float] {
+        let images = batch.images
         group.zeroGradients()
         let loss = loss(images, globalBatch: context.globalBatch)
         loss.backward()

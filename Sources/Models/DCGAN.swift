@@ -94,7 +94,8 @@ public final class DCGAN: TrainableModel {
     // MARK: - Step
 
     @discardableResult
-    public func trainStep(_ images: Tensor, context: StepContext) -> [String: Float] {
+    public func trainStep(_ batch: TrainingBatch, context: StepContext) -> [String: Float] {
+        let images = batch.images
         let half = context.globalBatch / 2
         let realShare = context.share(of: half)
         let share = Float(realShare.count) / Float(half)
@@ -129,8 +130,11 @@ public final class DCGAN: TrainableModel {
     }
 
     /// `count` generated images for latents drawn on a fixed sample stream.
-    public func sample(count: Int, random: CounterRandom, step: UInt64 = 0) -> Tensor {
-        let z = random.normalTensor(stream: 0x5341_4D50, step: step, samples: 0..<count, shape: [latentSize])
+    public func sample(count: Int, random: CounterRandom, step: UInt64 = 0) -> Tensor { sample(0..<count, random: random, step: step) }
+
+    /// Samples `samples` (global indices: sample i's latent depends only on the seed, `step` and i).
+    public func sample(_ samples: Range<Int>, random: CounterRandom, step: UInt64 = 0) -> Tensor {
+        let z = random.normalTensor(stream: 0x5341_4D50, step: step, samples: samples, shape: [latentSize])
         return withoutGradient { generator(Variable(z)).value }
     }
 }

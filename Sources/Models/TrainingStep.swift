@@ -44,6 +44,19 @@ public struct StepContext {
     }
 }
 
+/// This rank's real samples for one step.
+public struct TrainingBatch {
+    /// [n, 1, 28, 28] in the model's pixel scaling.
+    public var images: Tensor
+    /// Class labels of the images (empty when the caller has none).
+    public var labels: [Int]
+
+    public init(images: Tensor, labels: [Int] = []) {
+        self.images = images
+        self.labels = labels
+    }
+}
+
 /// A model trained by gentrain: parameter groups, optimizers and one training step.
 public protocol TrainableModel: AnyObject {
     /// The model's name in job files and reports.
@@ -56,9 +69,19 @@ public protocol TrainableModel: AnyObject {
     func realImagesPerStep(globalBatch: Int) -> Int
     /// Pixel scaling the model trains on.
     var scaling: PixelScaling { get }
-    /// One optimizer step on this rank's real images (its share of `realImagesPerStep`); returns losses
+    /// One optimizer step on this rank's real images (and labels) (its share of `realImagesPerStep`); returns losses
     /// for reporting (this rank's contribution, already scaled by its share).
     @discardableResult
-    func trainStep(_ images: Tensor, context: StepContext) -> [String: Float]
+    func trainStep(_ batch: TrainingBatch, context: StepContext) -> [String: Float]
 }
 
+
+/// A model that draws images from noise (what FID, KID and IS evaluate).
+public protocol ImageSampler: AnyObject {
+    /// Samples `samples` in the model's pixel scaling; sample i depends only on the seed, `step` and i,
+    /// so any split of the indices across ranks draws the same set.
+    func sample(_ samples: Range<Int>, random: CounterRandom, step: UInt64) -> Tensor
+}
+
+extension VariationalAutoencoder: ImageSampler {}
+extension DCGAN: ImageSampler {}

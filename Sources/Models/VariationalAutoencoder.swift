@@ -62,7 +62,8 @@ public final class VariationalAutoencoder: TrainableModel {
     }
 
     @discardableResult
-    public func trainStep(_ images: Tensor, context: StepContext) -> [String: Float] {
+    public func trainStep(_ batch: TrainingBatch, context: StepContext) -> [String: Float] {
+        let images = batch.images
         group.zeroGradients()
         let samples = context.share(of: context.globalBatch)
         let (total, reconstruction, divergence) = loss(images, context: context.forward(samples: samples), globalBatch: context.globalBatch)
@@ -73,8 +74,11 @@ public final class VariationalAutoencoder: TrainableModel {
     }
 
     /// Decodes `count` latents z ~ N(0, I) drawn for samples `0..<count` of `step` on stream `stream`.
-    public func sample(count: Int, random: CounterRandom, step: UInt64 = 0) -> Tensor {
-        let z = random.normalTensor(stream: 0x5341_4D50, step: step, samples: 0..<count, shape: [latentSize])
+    public func sample(count: Int, random: CounterRandom, step: UInt64 = 0) -> Tensor { sample(0..<count, random: random, step: step) }
+
+    /// Samples `samples` (global indices: sample i's latent depends only on the seed, `step` and i).
+    public func sample(_ samples: Range<Int>, random: CounterRandom, step: UInt64 = 0) -> Tensor {
+        let z = random.normalTensor(stream: 0x5341_4D50, step: step, samples: samples, shape: [latentSize])
         return withoutGradient { decode(Variable(z)).value }
     }
 

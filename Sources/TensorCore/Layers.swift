@@ -60,6 +60,11 @@ public final class Dense {
         activation.fused(Operation(x: x, kernel: kernel.variable, bias: bias?.variable))
     }
 
+    /// `x W + b` without the activation (the pre-activation values).
+    public func preActivation(_ x: Variable) -> Variable {
+        dense(x, kernel: kernel.variable, bias: bias?.variable, activation: IdentityFunction())
+    }
+
     struct Operation: FusableOperation {
         let x: Variable, kernel: Variable, bias: Variable?
         func callAsFunction<Function: OutputDifferentiableFunction>(_ activation: Function) -> Variable {

@@ -8,6 +8,8 @@ import Foundation
 public protocol Optimizer: AnyObject {
     /// Applies one update from the group's current gradients.
     func step(_ group: ParameterGroup)
+    /// The step size (a schedule may change it between steps).
+    var learningRate: Float { get set }
     /// Steps taken so far.
     var iterations: Int { get set }
     /// The optimizer's state as one flat buffer (see the layout note of each optimizer).

@@ -52,7 +52,7 @@ checkpoint: {every_steps: 10, keep: 2}
     /// Each malformed file and the words its error must contain (file:line:column, key, what is allowed).
     static let malformed: [(String, [String])] = [
         (validJob.replacingOccurrences(of: "latent: 16", with: "latnet: 16"), [":2:", "model.latnet", "unknown key", "allowed here: kind, latent"]),
-        (validJob.replacingOccurrences(of: "kind: vae", with: "kind: vea"), [":2:", "model.kind", "'vea' is not one of", "autoencoder, dcgan, vae"]),
+        (validJob.replacingOccurrences(of: "kind: vae", with: "kind: vea"), [":2:", "model.kind", "'vea' is not one of", "autoencoder, classifier, dcgan, vae"]),
         (validJob.replacingOccurrences(of: "batch_size: 64", with: "batch_size: lots"), [":4:", "train.batch_size", "not a whole number"]),
         (validJob.replacingOccurrences(of: "batch_size: 64", with: "batch_size: 0"), ["train.batch_size", "out of range 1..."]),
         (validJob.replacingOccurrences(of: "steps: 20", with: "steps: 20, epochs: 3"), ["train.steps", "not both"]),
@@ -68,6 +68,15 @@ checkpoint: {every_steps: 10, keep: 2}
         (validJob.replacingOccurrences(of: "kind: vae, latent: 16", with: "kind: dcgan").replacingOccurrences(of: "batch_size: 64", with: "batch_size: 63"),
          ["train.batch_size", "even batch size"]),
         ("", ["empty"]),
+        (validJob.replacingOccurrences(of: "learning_rate: 0.002}", with: "learning_rate: 0.002, schedule: 0.1}"),
+         [":4:", "train.optimizer.schedule", "list of per-epoch factors"]),
+        (validJob.replacingOccurrences(of: "learning_rate: 0.002}", with: "learning_rate: 0.002, schedule: [1, -0.1]}"),
+         [":4:", "train.optimizer.schedule", "(0, 1000]"]),
+        (validJob + "\neval: {every_epochs: 1, metrics: [fid, accuracy]}\n", [":7:", "eval.metrics", "allowed for a vae: fid, kid, is"]),
+        (validJob + "\neval: {metrics: fid}\n", [":7:", "eval.metrics", "expected a list"]),
+        (validJob + "\neval: {samples: 500, kid_subset_size: 600}\n", [":7:", "eval.kid_subset_size", "more than the 500 samples"]),
+        (validJob + "\neval: {reference: validation}\n", [":7:", "eval.reference", "test, train"]),
+        (validJob + "\neval: {every_epoch: 1}\n", [":7:", "eval.every_epoch", "unknown key", "every_epochs"]),
     ]
 
     @Test(arguments: 0..<malformed.count)
@@ -84,6 +93,20 @@ checkpoint: {every_steps: 10, keep: 2}
             if !ok { Issue.record("message was: \(message)") }
             return ok
         }
+    }
+
+    @Test func scheduleAndEvaluationSettings() throws {
+        let text = validJob.replacingOccurrences(of: "learning_rate: 0.002}", with: "learning_rate: 0.002, schedule: [1, 0.5, 0.1]}")
+            + "\neval: {every_epochs: 2, metrics: [fid, is], samples: 800, evaluator: /tmp/e.gtck}\n"
+        let job = try Job.load(path: writeJob(text))
+        let optimizer = try #require(job.optimizers["model"])
+        #expect([0, 1, 2, 7].map { optimizer.learningRate(epoch: $0) } == [0.002, 0.001, 0.002 * 0.1, 0.002 * 0.1])
+        #expect(job.evalEveryEpochs == 2 && job.evalMetrics == ["fid", "is"] && job.evalSamples == 800 && job.evaluatorPath == "/tmp/e.gtck")
+        #expect(job.evalReference == "test" && job.kidSubsets == 100 && job.kidSubsetSize == 800)
+        let plain = try Job.load(path: writeJob(validJob))
+        #expect(plain.evalEveryEpochs == 0 && plain.evalMetrics == ["fid", "kid", "is"] && plain.optimizers["model"]!.learningRate(epoch: 9) == 0.002)
+        // Evaluation settings do not change the trained numbers: resuming with other ones is allowed.
+        #expect(job.differences(from: try Job.load(path: writeJob(text.replacingOccurrences(of: "every_epochs: 2", with: "every_epochs: 5")))).isEmpty)
     }
 
     @Test func missingJobFile() {

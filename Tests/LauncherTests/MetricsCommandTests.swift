@@ -76,3 +76,60 @@ let vectorArguments = [
         #expect(result.output.contains("/nonexistent/fake.npy: no such file"))
     }
 }
+
+/// A tiny VAE on one class, evaluated during training and by `gentrain eval` on 1, 2 and 3 ranks.
+@Suite(.serialized) struct EvaluationCommandTests {
+    static let evaluationSettings = ["--set", "train.steps=2", "--set", "train.batch_size=8", "--set", "data.classes=[8]",
+                                     "--set", "eval.every_epochs=1", "--set", "eval.samples=60", "--set", "eval.kid_subsets=5",
+                                     "--set", "eval.kid_subset_size=30"]
+
+    func evalJSON(_ checkpoint: String, ranks: Int, _ extra: [String] = []) throws -> [String: Any] {
+        let launcher = mpirun(ranks: ranks)
+        let result = try run(launcher.path, launcher.arguments + [gentrainExecutable().path, "eval", checkpoint, "--json", "--samples", "60",
+                                                                  "--kid-subsets", "5", "--kid-subset-size", "30"] + extra,
+                             environment: launcher.environment)
+        #expect(result.status == 0, "\(result.output)")
+        let line = try #require(result.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(result.output)")
+        return try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    @Test func trainingEvaluationAndEvalAgreeOnEveryWorldSize() throws {
+        let output = runFolder("eval")
+        let trained = try train("vae-fashion", ranks: 2, output: output, Self.evaluationSettings)
+        #expect(trained.status == 0, "\(trained.output)")
+        #expect(trained.output.contains("evaluation at step 2: FID"))
+        let lines = try String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let during = try #require(lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { $0["event"] as? String == "eval" })
+        #expect(FileManager.default.fileExists(atPath: output + "/samples-step-00000002.png"))
+        #expect((during["extractor"] as? String)?.hasPrefix("gentrain-classifier/evaluator-fashion") == true)
+        #expect(during["n_real"] as? Int == 1000 && during["n_fake"] as? Int == 60)
+
+        let checkpoint = output + "/checkpoints/step-0000000002.gtck"
+        let reports = try [1, 2, 3].map { try evalJSON(checkpoint, ranks: $0) }
+        for key in ["fid", "kid_mean", "kid_std", "is_mean", "is_std"] {
+            let values = try reports.map { try #require($0[key] as? Double, "\(key)") } + [try #require(during[key] as? Double)]
+            // 1e-5 relative; an untrained VAE's samples are alike, so IS's spread is ~1e-7: compare that one absolutely.
+            #expect(values.allSatisfy { abs($0 - values[0]) <= 1e-5 * max(abs(values[0]), 1e-3) }, "\(key): \(values)")
+        }
+        #expect(reports.allSatisfy { $0["extractor_sha256"] as? String == during["extractor_sha256"] as? String })
+    }
+
+    @Test func evaluatorAccuracyAndClearErrors() throws {
+        let evaluator = URL(fileURLWithPath: jobFile("x")).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("evaluators/fashion-mnist-classifier.gtck").path
+        // The committed evaluator on the first 2,000 test images, on 2 ranks (all 10,000: 0.9191, docs/metrics.md).
+        let launcher = mpirun(ranks: 2)
+        let accuracy = try run(launcher.path, launcher.arguments + [gentrainExecutable().path, "eval", evaluator, "--json", "--limit", "2000"],
+                               environment: launcher.environment)
+        #expect(accuracy.status == 0, "\(accuracy.output)")
+        let line = try #require(accuracy.output.split(separator: "\n").first { $0.hasPrefix("{") }, "\(accuracy.output)")
+        let report = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(report["n_real"] as? Int == 2000)
+        #expect(try #require(report["accuracy"] as? Double) >= 0.9, "\(report)")
+        let missing = try run(gentrainExecutable().path, ["eval", evaluator, "--metrics", "fid"])
+        #expect(missing.status != 0 && missing.output.contains("a classifier cannot report 'fid'"))
+        let absent = try run(gentrainExecutable().path, ["eval", "/nonexistent/step.gtck"])
+        #expect(absent.status != 0 && absent.output.contains("/nonexistent/step.gtck") && !absent.output.contains("Fatal error"))
+    }
+}

@@ -15,6 +15,8 @@ func images(_ count: Int, seed: UInt64, low: Float = 0, high: Float = 1) -> Tens
         let gan = DCGAN(seed: 0)
         #expect(gan.generatorGroup.parameterCount == 1_923_073)
         #expect(gan.discriminatorGroup.parameterCount == 521_345)
+        // The evaluator: the PyTorch prototype of the same network counted 105,914 trainable parameters.
+        #expect(Classifier(seed: 0).group.parameterCount == 105_914)
     }
 
     @Test func shapesThroughTheNetworks() {
@@ -36,10 +38,33 @@ func images(_ count: Int, seed: UInt64, low: Float = 0, high: Float = 1) -> Tens
         let model = Autoencoder(seed: 2, optimizer: Adam(learningRate: 3e-3))
         let batch = images(4, seed: 4)
         let context = StepContext(forward: ForwardContext(training: true), globalBatch: 4)
+        let first = model.trainStep(TrainingBatch(images: batch), context: context)["loss"]!
+        var last = first
+        for _ in 0..<15 { last = model.trainStep(TrainingBatch(images: batch), context: context)["loss"]! }
+        #expect(last < 0.7 * first)
+    }
+
+    @Test func classifierLearnsATinyBatchAndPredictsItsLabels() {
+        let model = Classifier(seed: 5, optimizer: Adam(learningRate: 3e-3))
+        let batch = TrainingBatch(images: images(8, seed: 9), labels: [0, 1, 2, 3, 4, 5, 6, 7])
+        let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 2)), globalBatch: 8)
         let first = model.trainStep(batch, context: context)["loss"]!
         var last = first
-        for _ in 0..<15 { last = model.trainStep(batch, context: context)["loss"]! }
-        #expect(last < 0.7 * first)
+        for step in 1..<40 {
+            var stepContext = context
+            stepContext.forward.step = UInt64(step)
+            last = model.trainStep(batch, context: stepContext)["loss"]!
+        }
+        #expect(last < 0.3 * first, "loss \(first) -> \(last)")
+        // Inference uses the running statistics, which 40 steps at momentum 0.99 have only partly learned.
+        let predictions = model.predict(batch.images)
+        #expect(predictions.count == 8 && predictions.allSatisfy { (0..<10).contains($0) })
+        let features = withoutGradient { model.features(Variable(batch.images)).value }
+        #expect(features.shape == [8, Classifier.featureDimension] && features.scalars.contains { $0 < 0 })
+        // The extractor's split path (features, then ReLU and the last layer) gives the fused path's logits.
+        let split = withoutGradient { model.logits(features: model.features(Variable(batch.images))).value }
+        let fused = withoutGradient { model.logits(Variable(batch.images), context: .inference).value }
+        #expect(split.scalars == fused.scalars)
     }
 
     @Test func vaeLossIsReconstructionPlusDivergence() {
@@ -50,7 +75,7 @@ func images(_ count: Int, seed: UInt64, low: Float = 0, high: Float = 1) -> Tens
         // At initialisation the decoder is near 0.5 everywhere: about 784 * ln 2 nats per image.
         #expect(abs(reconstruction.value.scalar - 784 * 0.6931) < 60)
         #expect(divergence.value.scalar >= 0)
-        let losses = model.trainStep(batch, context: StepContext(forward: ForwardContext(training: true), globalBatch: 3))
+        let losses = model.trainStep(TrainingBatch(images: batch), context: StepContext(forward: ForwardContext(training: true), globalBatch: 3))
         #expect(losses["loss"]!.isFinite)
     }
 
@@ -61,7 +86,7 @@ func images(_ count: Int, seed: UInt64, low: Float = 0, high: Float = 1) -> Tens
         let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 1)), globalBatch: 4) {
             reductions.append($0.name)
         }
-        let losses = gan.trainStep(images(2, seed: 6, low: -1, high: 1), context: context)
+        let losses = gan.trainStep(TrainingBatch(images: images(2, seed: 6, low: -1, high: 1)), context: context)
         #expect(reductions == ["discriminator", "discriminator", "generator"])
         #expect(gan.generatorGroup.flatValues != before.0 && gan.discriminatorGroup.flatValues != before.1)
         #expect(gan.discriminatorGroup.isTrainable)

@@ -1,0 +1,58 @@
+// The feature extractor behind FID, KID and IS: a classifier checkpoint (gentrain's own
+// Fashion-MNIST classifier by default), identified in every report by name, feature
+// dimension and the SHA-256 of its weights.
+
+import Evaluation
+import Foundation
+import JobFiles
+import Models
+import TensorCore
+
+/// A trained `Classifier` used as the feature extractor.
+public final class ClassifierExtractor: FeatureExtractor {
+    public let classifier: Classifier
+    public let name: String
+    public let weightsDigest: String
+    public var featureDimension: Int { Classifier.featureDimension }
+    public var classCount: Int { Classifier.classCount }
+
+    /// The evaluator shipped with gentrain (docs/metrics.md says how it was made and how to remake it).
+    public static let defaultFileName = "fashion-mnist-classifier.gtck"
+
+    /// Loads a classifier checkpoint.
+    public init(path: String) throws {
+        let (job, model, checkpoint) = try loadModel(checkpointPath: path)
+        guard let classifier = model as? Classifier else {
+            throw TrainingError(message: "\(path): a \(job.modelKind) checkpoint, not a classifier (an evaluator is trained from a job with model.kind classifier)")
+        }
+        self.classifier = classifier
+        name = "gentrain-classifier/\(job.name)@\(checkpoint.step)"
+        weightsDigest = checkpoint.parametersSHA256
+    }
+
+    public func extract(_ images: Tensor) -> (features: Tensor, logits: Tensor) {
+        let features = classifier.features(Variable(images))
+        return (features.value, classifier.logits(features: features).value)
+    }
+
+    /// Where the evaluator is: `explicit` if given, else `$GENTRAIN_EVALUATOR`, else `evaluators/<default>` in the
+    /// working folder, then in the folders above the gentrain binary (the checkout it was built in:
+    /// `<checkout>/.build/<triple>/<config>/gentrain`).
+    public static func locate(_ explicit: String?) throws -> String {
+        if let explicit {
+            guard FileManager.default.fileExists(atPath: explicit) else { throw TrainingError(message: "evaluator \(explicit): no such file") }
+            return explicit
+        }
+        var candidates: [String] = []
+        if let fromEnvironment = ProcessInfo.processInfo.environment["GENTRAIN_EVALUATOR"] { candidates.append(fromEnvironment) }
+        candidates.append(FileManager.default.currentDirectoryPath + "/evaluators/" + defaultFileName)
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            folder = folder.deletingLastPathComponent()
+            candidates.append(folder.appendingPathComponent("evaluators/" + defaultFileName).path)
+        }
+        if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
+        throw TrainingError(message: "no evaluator found (looked at \(candidates.joined(separator: ", "))); give eval.evaluator or "
+                            + "--evaluator, set GENTRAIN_EVALUATOR, or train one with scripts/train-evaluator.sh")
+    }
+}

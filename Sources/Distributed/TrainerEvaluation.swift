@@ -1,0 +1,137 @@
+// Evaluation of a model, during training (every `eval.every_epochs` epochs and at the end) and by
+// `gentrain eval`: the classifier's accuracy on the reference split, or FID, KID and IS of a
+// generator's samples against it, sharded across ranks (every rank takes part in every
+// collective). Rank 0 records the results.
+
+import Communication
+import DataIO
+import Evaluation
+import Foundation
+import JobFiles
+import Models
+import TensorCore
+
+/// What an evaluation needs, loaded once: the reference images and, for generators, the extractor.
+public final class EvaluationResources {
+    public private(set) var reference: ImageDataset
+    public private(set) var referenceName: String
+    public let extractor: (any FeatureExtractor)?
+
+    /// The job's reference split (its class filter applied) and, if the metrics need features, the evaluator.
+    public init(job: Job, metrics: [String], reference splitName: String, evaluatorPath: String?) throws {
+        let split: ImageDataset.Split = splitName == "train" ? .train : .test
+        let whole = try ImageDataset.load(folder: job.dataPath, split: split)
+        reference = job.classes.map { whole.filtered(classes: Set($0)) } ?? whole
+        referenceName = "\(job.dataPath) \(split.rawValue)" + (job.classes.map { ", classes \($0)" } ?? "")
+        let needsFeatures = metrics.contains { ["fid", "kid", "is"].contains($0) }
+        extractor = needsFeatures ? try ClassifierExtractor(path: ClassifierExtractor.locate(evaluatorPath)) : nil
+    }
+
+    /// Keeps only the first `count` reference images (quick checks).
+    public func limitReference(to count: Int) {
+        guard count < reference.count else { return }
+        reference = reference.prefix(count)
+        referenceName += ", first \(count)"
+    }
+}
+
+/// How many samples, which metrics, and the seeds of an evaluation.
+public struct EvaluationSettings: Sendable {
+    public var metrics: [String]
+    public var samples: Int
+    public var kidSubsets: Int
+    public var kidSubsetSize: Int
+    /// Seeds the latents (on their own stream) and the KID subsets.
+    public var seed: UInt64
+
+    public init(job: Job) {
+        metrics = job.evalMetrics
+        samples = job.evalSamples
+        kidSubsets = job.kidSubsets
+        kidSubsetSize = job.kidSubsetSize
+        seed = job.seed
+    }
+}
+
+/// Evaluates `model` on every rank; returns the fields rank 0 records (flat, JSON-ready).
+public func evaluateModel(_ model: any TrainableModel, settings: EvaluationSettings, resources: EvaluationResources,
+                          communicator: Communicator) throws -> [String: Any] {
+    switch model {
+    case let classifier as Classifier:
+        return try classifierAccuracy(classifier, resources: resources, communicator: communicator)
+    case let sampler as any ImageSampler:
+        var evaluation = ImageEvaluation(reference: resources.reference, referenceName: resources.referenceName, sampleCount: settings.samples)
+        evaluation.options.frechet = settings.metrics.contains("fid")
+        evaluation.options.kernel = settings.metrics.contains("kid")
+        evaluation.options.inception = settings.metrics.contains("is")
+        evaluation.options.kernelSubsetCount = settings.kidSubsets
+        evaluation.options.kernelSubsetSize = settings.kidSubsetSize
+        evaluation.options.kernelSeed = settings.seed
+        let random = evaluationRandom(seed: settings.seed)
+        let report = try evaluateImages(evaluation, extractor: resources.extractor!, scaling: model.scaling, communicator: communicator) {
+            sampler.sample($0, random: random, step: 0)
+        }
+        return report.fields
+    default:
+        throw TrainingError(message: "a \(type(of: model).modelName) has no metrics (FID, KID and IS evaluate vae and dcgan samples)")
+    }
+}
+
+/// Accuracy and mean cross-entropy on the reference split; each rank takes its share of the images.
+func classifierAccuracy(_ classifier: Classifier, resources: EvaluationResources, communicator: Communicator) throws -> [String: Any] {
+    let reference = resources.reference
+    let rows = FeatureShard.rows(of: reference.count, rank: communicator.rank, worldSize: communicator.size)
+    var totals: [Double] = [0, 0]  // correct, summed loss
+    for start in stride(from: rows.lowerBound, to: rows.upperBound, by: 500) {
+        let range = start..<min(start + 500, rows.upperBound)
+        let batch = TrainingBatch(images: reference.batch(range, scaling: .unit), labels: reference.labels(range))
+        totals[0] += Double(zip(classifier.predict(batch.images), batch.labels).filter { $0 == $1 }.count)
+        let loss = withoutGradient { classifier.loss(batch, context: .inference, globalBatch: range.count).value.scalar }
+        totals[1] += Double(loss) * Double(range.count)
+    }
+    try communicator.allReduceSum(&totals, count: 2)
+    return ["accuracy": totals[0] / Double(reference.count), "eval_loss": totals[1] / Double(reference.count),
+            "n_real": reference.count, "reference": resources.referenceName]
+}
+
+/// The generator of evaluation latents: its own key, so evaluations never reuse training noise.
+public func evaluationRandom(seed: UInt64) -> CounterRandom { CounterRandom(seed: seed ^ 0xE7A1_0A7E_0000_0000) }
+
+/// One line for people: the metrics an evaluation record holds.
+public func describeEvaluation(_ record: [String: Any]) -> String {
+    var parts: [String] = []
+    if let accuracy = record["accuracy"] as? Double { parts.append(String(format: "accuracy %.4f", accuracy)) }
+    if let fid = record["fid"] as? Double { parts.append(String(format: "FID %.4f", fid)) }
+    if let mean = record["kid_mean"] as? Double, let deviation = record["kid_std"] as? Double {
+        parts.append(String(format: "KID %.5f ± %.5f", mean, deviation))
+    }
+    if let mean = record["is_mean"] as? Double, let deviation = record["is_std"] as? Double { parts.append(String(format: "IS %.3f ± %.3f", mean, deviation)) }
+    let counts = (record["n_fake"] as? Int).map { "\($0) samples vs " } ?? ""
+    let extractor = (record["extractor"] as? String).map { "; features of \($0), sha256 \(String((record["extractor_sha256"] as? String ?? "").prefix(12)))" } ?? ""
+    return parts.joined(separator: ", ") + " (\(counts)\(record["n_real"] ?? 0) images of \(record["reference"] ?? "?")\(extractor))"
+}
+
+extension Trainer {
+    /// Whether step `step` (just done) ends an evaluation interval.
+    func evaluationDue(step: Int) -> Bool {
+        guard job.evalEveryEpochs > 0, !job.evalMetrics.isEmpty else { return false }
+        return step == totalSteps || step % (job.evalEveryEpochs * schedule.stepsPerEpoch) == 0
+    }
+
+    /// Evaluates on every rank; rank 0 records the result in metrics.jsonl, the log and a sample grid.
+    func evaluate(step: Int, resources: EvaluationResources, metrics: JSONLinesWriter?) throws {
+        let started = Date()
+        var record = try evaluateModel(model, settings: EvaluationSettings(job: job), resources: resources, communicator: communicator)
+        guard communicator.rank == 0 else { return }
+        record["event"] = "eval"
+        record["step"] = step
+        record["epoch"] = Double(step) / Double(schedule.stepsPerEpoch)
+        record["eval_seconds"] = Date().timeIntervalSince(started)
+        metrics?.write(record)
+        log("evaluation at step \(step): " + describeEvaluation(record))
+        if let sampler = model as? any ImageSampler {
+            let grid = imageGrid(sampler.sample(0..<40, random: evaluationRandom(seed: job.seed), step: 0), columns: 10, range: model.scaling.range)
+            try grid.writePNG(to: job.output + String(format: "/samples-step-%08d.png", step))
+        }
+    }
+}
