@@ -11,10 +11,12 @@ struct Bench: ParsableCommand {
         abstract: "Time training steps of a model: median ms/step, images/s, GFLOP/s, peak memory.")
 
     enum ModelName: String, ExpressibleByArgument, CaseIterable {
-        case autoencoder, vae, dcgan, sgemm
+        case autoencoder, vae, dcgan, sgemm, evaluator, metrics
         init?(argument: String) {
             switch argument.lowercased() {
             case "sgemm": self = .sgemm
+            case "evaluator": self = .evaluator
+            case "metrics", "fid": self = .metrics
             case "autoencoder", "ae": self = .autoencoder
             case "vae": self = .vae
             case "dcgan": self = .dcgan
@@ -23,7 +25,11 @@ struct Bench: ParsableCommand {
         }
     }
 
-    @Argument(help: "autoencoder (ae), vae, dcgan, or sgemm (the BLAS rate on 1024x1024 matrices, the yardstick for convolutions).")
+    @Argument(help: """
+        autoencoder (ae), vae, dcgan (training steps), sgemm (the BLAS rate on 1024x1024 matrices, the yardstick for \
+        convolutions), evaluator (feature extraction, images/s; under mpirun: all ranks together), metrics (FID, KID and IS \
+        on 10,000 vs 10,000 feature rows).
+        """)
     var model: ModelName
     @Option(help: "Global batch size.") var batch = 128
     @Option(help: "Timed steps.") var steps = 20
@@ -33,15 +39,17 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        BLASThreads.set(model == .sgemm ? threads : blasThreadsForWorkers())
+        BLASThreads.set([.sgemm, .metrics].contains(model) ? threads : blasThreadsForWorkers())
         if model == .sgemm { return try benchSgemm() }
+        if model == .metrics { return try benchMetrics() }
+        if model == .evaluator { return try Parallelism.$threads.withValue(threads) { try benchEvaluator() } }
         let dataset = try trainingData()
         let trainable: any TrainableModel
         switch model {
         case .autoencoder: trainable = Autoencoder(seed: 0)
         case .vae: trainable = VariationalAutoencoder(seed: 0)
         case .dcgan: trainable = DCGAN(seed: 0)
-        case .sgemm: return
+        case .sgemm, .evaluator, .metrics: return
         }
         let perStep = trainable.realImagesPerStep(globalBatch: batch)
         var generator = SeededGenerator(seed: 0)
