@@ -11,6 +11,7 @@ import PackageDescription
 /// - `Evaluation`: FID, KID and IS (Float64, sharded across ranks), feature files, the feature extractor.
 /// - `DistributedTraining` (at `Sources/Distributed`): the data-parallel trainer, checkpoints, watchdog.
 /// - `Models`: the course's models, one file each.
+/// - `LaunchPlanning`: `gentrain run`'s mpirun command and batch scripts, as pure functions.
 /// - `gentrain` (at `Sources/Launcher`): the command-line tool.
 let package = Package(
     name: "gentrain",
@@ -39,10 +40,11 @@ let package = Package(
                 path: "Sources/Distributed"),
         .target(name: "Models", dependencies: ["TensorCore"]),
         .target(name: "JobFiles", dependencies: ["Yams"]),
+        .target(name: "LaunchPlanning", dependencies: ["JobFiles"]),
         .executableTarget(
             name: "gentrain",
             dependencies: [
-                "TensorCore", "DataIO", "Models", "Communication", "Evaluation", "DistributedTraining", "JobFiles",
+                "TensorCore", "DataIO", "Models", "Communication", "Evaluation", "DistributedTraining", "JobFiles", "LaunchPlanning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Launcher"),
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation"]),
         .testTarget(name: "JobFilesTests", dependencies: ["JobFiles"]),
+        .testTarget(name: "LaunchPlanningTests", dependencies: ["LaunchPlanning", "JobFiles"], exclude: ["Golden"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Communication"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

@@ -44,6 +44,8 @@ public struct Job: Codable, Equatable, Sendable {
     /// Optimizer per parameter group (`model`, or `generator` and `discriminator`).
     public var optimizers: [String: OptimizerSpec]
     public var ranks: Int
+    /// Hosts and slots for `gentrain run` (an Open MPI hostfile); nil: this machine.
+    public var hostfile: String?
     public var threadsPerRank: Int
     public var bucketMegabytes: Double
     public var deadlineSeconds: Double
@@ -116,17 +118,18 @@ public struct Job: Codable, Equatable, Sendable {
         latent = try model.integer("latent", in: 1...4096) ?? (kind == "dcgan" ? 100 : 32)
         noiseScale = try model.number("noise_scale", in: 0...10) ?? 1
 
-        guard let data = try root.mapping("data") else { throw root.missing("data") }
-        try data.checkKeys(["dataset", "path", "classes", "scale", "sampling"])
-        let dataset = try data.string("dataset", allowed: ["fashion-mnist", "mnist", "idx"]) ?? "fashion-mnist"
-        if let path = try data.string("path") {
+        // data: optional; without it, the packaged Fashion-MNIST, every class.
+        let data = try root.mapping("data")
+        try data?.checkKeys(["dataset", "path", "classes", "scale", "sampling"])
+        let dataset = try data?.string("dataset", allowed: ["fashion-mnist", "mnist", "idx"]) ?? "fashion-mnist"
+        if let path = try data?.string("path") {
             dataPath = path
         } else if dataset == "fashion-mnist" {
             dataPath = "/usr/share/datasets/fashion-mnist"
         } else {
-            throw data.missing("path")
+            throw data!.missing("path")
         }
-        if let classes = data.value("classes") {
+        if let classes = data?.value("classes") {
             switch classes {
             case .scalar("all", _): self.classes = nil
             case .scalar(let text, let location):
@@ -150,8 +153,8 @@ public struct Job: Codable, Equatable, Sendable {
         } else {
             classes = nil
         }
-        scale = try data.string("scale", allowed: ["unit", "symmetric"]) ?? (kind == "dcgan" ? "symmetric" : "unit")
-        sampling = try data.string("sampling", allowed: ["epoch", "with_replacement"]) ?? (kind == "dcgan" ? "with_replacement" : "epoch")
+        scale = try data?.string("scale", allowed: ["unit", "symmetric"]) ?? (kind == "dcgan" ? "symmetric" : "unit")
+        sampling = try data?.string("sampling", allowed: ["epoch", "with_replacement"]) ?? (kind == "dcgan" ? "with_replacement" : "epoch")
 
         guard let train = try root.mapping("train") else { throw root.missing("train") }
         try train.checkKeys(["epochs", "steps", "batch_size", "optimizer", "optimizers", "seed"])
@@ -185,6 +188,7 @@ public struct Job: Codable, Equatable, Sendable {
         let distributed = try root.mapping("distributed")
         try distributed?.checkKeys(["ranks", "threads_per_rank", "bucket_mb", "deadline_s", "replica_check_every", "hostfile"])
         ranks = try distributed?.integer("ranks", in: 1...4096) ?? 1
+        hostfile = try distributed?.string("hostfile")
         threadsPerRank = try distributed?.integer("threads_per_rank", in: 1...256) ?? 1
         bucketMegabytes = try distributed?.number("bucket_mb", in: 0.001...1024) ?? 4
         deadlineSeconds = try distributed?.number("deadline_s", in: 1...86_400) ?? 60
@@ -281,6 +285,7 @@ public struct Job: Codable, Equatable, Sendable {
     public func differences(from other: Job) -> [String] {
         var mine = self, theirs = other
         mine.ranks = 0; theirs.ranks = 0
+        mine.hostfile = nil; theirs.hostfile = nil
         mine.threadsPerRank = 0; theirs.threadsPerRank = 0
         mine.logEverySeconds = 0; theirs.logEverySeconds = 0
         mine.deadlineSeconds = 0; theirs.deadlineSeconds = 0

@@ -9,5 +9,5 @@ struct Gentrain: ParsableCommand {
         commandName: "gentrain",
         abstract: "Data-parallel training of generative image models over MPI.",
         version: gentrainVersion,
-        subcommands: [Train.self, Validate.self, Eval.self, Inspect.self, Export.self, Features.self, Metrics.self, Demo.self, Bench.self, MPICheck.self])
+        subcommands: [Run.self, Train.self, Validate.self, Sbatch.self, Qsub.self, Eval.self, Inspect.self, Export.self, Features.self, Metrics.self, Demo.self, Bench.self, MPICheck.self])
 }

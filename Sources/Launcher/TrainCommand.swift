@@ -24,6 +24,14 @@ struct Train: ParsableCommand {
         default: .file(resume)
         }
         let communicator = try Communicator()
+        // gentrain run states the world size it planned (from the flags or the scheduler's allocation).
+        if let planned = ProcessInfo.processInfo.environment["GENTRAIN_EXPECTED_WORLD_SIZE"].flatMap(Int.init), planned != communicator.size {
+            let message = "gentrain: rank \(communicator.rank): the MPI world has \(communicator.size) rank(s), "
+                + "but gentrain run planned \(planned) (does mpirun see the allocation?)\n"
+            FileHandle.standardError.write(Data(message.utf8))
+            try? communicator.finalize()
+            throw ExitCode(1)
+        }
         BLASThreads.set(job.threadsPerRank > 1 ? blasThreadsForWorkers() : 1)
         let outcome: TrainingOutcome
         do {

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Foundation
+import JobFiles
+import LaunchPlanning
+
+/// The signal the launcher received (0: none); set by a C signal handler, read by the supervision loop.
+nonisolated(unsafe) var receivedSignal: Int32 = 0
+
+/// `gentrain run JOB`: starts the job under mpirun (on this machine, a hostfile's hosts or a scheduler's
+/// allocation), forwards SIGTERM/SIGUSR1 as the checkpoint request, and restarts a job that died.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a job under mpirun: this machine, a hostfile, or the Slurm/PBS allocation it is inside.",
+        discussion: """
+        Precedence: these flags, then the scheduler's allocation, then the job file. Arguments after -- go to mpirun.
+        Exit codes: 0 done, 75 checkpointed on a signal (run again to continue), 1 failed.
+        """)
+
+    @Argument(help: "The job file (YAML).") var job: String
+    @Option(name: .customLong("set"), help: "Override a job key (repeatable).") var overrides: [String] = []
+    @Option(help: "Number of ranks.") var ranks: Int?
+    @Option(help: "An Open MPI hostfile (host slots=N per line).") var hostfile: String?
+    @Option(help: "BLAS threads per rank.") var threadsPerRank: Int?
+    @Option(help: "auto, never, or a checkpoint file (restarts always use auto).") var resume = "auto"
+    @Option(help: "Restart a job that died or stopped with code 75 from its newest valid checkpoint, up to K times.") var maxRestarts = 0
+    @Flag(help: "Print the mpirun command and exit.") var dryRun = false
+    @Argument(parsing: .postTerminator, help: "Arguments for mpirun (after --).") var mpiArguments: [String] = []
+
+    func validate() throws {
+        if let ranks, ranks < 1 { throw ValidationError("--ranks must be at least 1") }
+        if let threadsPerRank, threadsPerRank < 1 { throw ValidationError("--threads-per-rank must be at least 1") }
+        if maxRestarts < 0 { throw ValidationError("--max-restarts must be 0 or more") }
+    }
+
+    func run() throws {
+        do {
+            try launch()
+        } catch let error as LaunchError {
+            FileHandle.standardError.write(Data("gentrain run: \(error)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as JobError {
+            FileHandle.standardError.write(Data("gentrain run: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func launch() throws {
+        let jobPath = absolutePath(job)
+        let loaded = try Job.load(path: jobPath, overrides: overrides)
+        var request = LaunchRequest(jobPath: jobPath, job: loaded)
+        request.overrides = overrides
+        request.ranks = ranks
+        request.hostfile = hostfile.map(absolutePath)
+        request.threadsPerRank = threadsPerRank
+        request.resume = resume
+        request.extraMPIArguments = mpiArguments
+        let context = try machineContext(hostfiles: [request.hostfile, loaded.hostfile].compactMap { $0 })
+        var plan = try planLaunch(request, context: context)
+        if dryRun {
+            print(plan.commandLine)
+            return
+        }
+        try FileManager.default.createDirectory(atPath: loaded.output, withIntermediateDirectories: true)
+        installSignalHandlers()
+        var attempt = 0
+        while true {
+            log("starting \(loaded.name): \(plan.ranks) rank(s) x \(plan.threadsPerRank) thread(s) on \(plan.placement)"
+                + (attempt > 0 ? ", restart \(attempt) of \(maxRestarts)" : ""))
+            log(plan.commandLine)
+            let (status, forwarded) = try supervise(plan)
+            if status == 0 { return }
+            if forwarded != 0 {
+                // Preemption or the scheduler's warning: the ranks checkpointed; hand back to the scheduler.
+                if status == 75, case .slurm(let jobID, _, _) = plan.allocation {
+                    requeueSlurmJob(jobID, environment: context.environment)
+                }
+                log("stopped on signal \(forwarded) with code \(status)" + (status == 75 ? ": checkpoint written; run again to continue" : ""))
+                throw ExitCode(status == 75 ? 75 : 1)
+            }
+            guard attempt < maxRestarts else {
+                log("the job ended with code \(status)" + (maxRestarts > 0 ? " after \(attempt) restart(s)" : "")
+                    + "; logs per rank in \(loaded.output)/logs")
+                throw ExitCode(status == 75 ? 75 : 1)
+            }
+            attempt += 1
+            log("the job ended with code \(status) (\(status == 75 ? "stopped with a checkpoint" : "a rank died or failed")); "
+                + "restarting from the newest valid checkpoint (restart \(attempt) of \(maxRestarts))")
+            plan = try planLaunch(request, context: context, attempt: attempt)
+        }
+    }
+
+    /// Runs mpirun as a child; forwards SIGTERM and SIGUSR1 to it as SIGUSR1 (the ranks' checkpoint request;
+    /// mpirun would answer SIGTERM by killing them). Returns mpirun's exit status and the signal forwarded.
+    func supervise(_ plan: LaunchPlan) throws -> (status: Int32, forwarded: Int32) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: plan.executable)
+        process.arguments = plan.arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(plan.environment) { $1 }
+        try process.run()
+        var forwarded: Int32 = 0
+        while process.isRunning {
+            if receivedSignal != 0 && forwarded == 0 {
+                forwarded = receivedSignal
+                log("received signal \(forwarded): asking the ranks to checkpoint and stop")
+                kill(process.processIdentifier, SIGUSR1)
+            }
+            usleep(100_000)
+        }
+        return (process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus, forwarded)
+    }
+
+    func installSignalHandlers() {
+        // A process started from a thread that blocks signals (a Dispatch worker, say) inherits that mask.
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        for signalNumber in [SIGTERM, SIGUSR1, SIGINT] { sigaddset(&unblocked, signalNumber) }
+        pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
+        // Handlers (not SIG_IGN) so that mpirun, started after, gets the default dispositions back.
+        signal(SIGTERM) { receivedSignal = $0 }
+        signal(SIGUSR1) { receivedSignal = $0 }
+        signal(SIGINT) { receivedSignal = $0 }
+    }
+
+    func requeueSlurmJob(_ jobID: String, environment: [String: String]) {
+        guard let scontrol = findExecutable("scontrol", path: environment["PATH"], isExecutable: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            log("cannot requeue Slurm job \(jobID): scontrol not found")
+            return
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: scontrol)
+        process.arguments = ["requeue", jobID]
+        do {
+            try process.run()
+            process.waitUntilExit()
+            log(process.terminationStatus == 0 ? "requeued Slurm job \(jobID): it resumes from the checkpoint"
+                : "scontrol requeue \(jobID) failed with code \(process.terminationStatus)")
+        } catch {
+            log("cannot run scontrol requeue \(jobID): \(error)")
+        }
+    }
+
+    /// The machine's facts: environment, root, mpirun and gentrain paths, cores, and the files the plan reads.
+    func machineContext(hostfiles: [String]) throws -> LaunchContext {
+        let environment = ProcessInfo.processInfo.environment
+        let isExecutable = { (path: String) in FileManager.default.isExecutableFile(atPath: path) }
+        guard let mpirun = findExecutable("mpirun", path: environment["PATH"], isExecutable: isExecutable) else {
+            throw LaunchError("mpirun not found on PATH (install openmpi-bin: apt-get install -y openmpi-bin)")
+        }
+        let gentrain = URL(fileURLWithPath: CommandLine.arguments[0].contains("/") ? absolutePath(CommandLine.arguments[0])
+                           : findExecutable(CommandLine.arguments[0], path: environment["PATH"], isExecutable: isExecutable) ?? CommandLine.arguments[0])
+            .resolvingSymlinksInPath().path
+        guard isExecutable(gentrain) else { throw LaunchError("cannot find the gentrain binary itself (\(gentrain))") }
+        var files: [String: String] = [:]
+        for path in hostfiles + [environment["PBS_NODEFILE"]].compactMap({ $0 }) {
+            files[path] = try? String(contentsOfFile: path, encoding: .utf8)
+        }
+        return LaunchContext(environment: environment, isRoot: getuid() == 0, mpirun: mpirun, gentrain: gentrain,
+                             localCores: ProcessInfo.processInfo.activeProcessorCount, files: files)
+    }
+
+    func log(_ message: String) { FileHandle.standardError.write(Data("gentrain run: \(message)\n".utf8)) }
+}
+
+/// `path` made absolute against the working folder.
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+}
