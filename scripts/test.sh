@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite (unit tests and multi-rank tests).
+# Installs what is missing, builds, and runs the whole test suite: the unit and multi-rank tests, then
+# (as root) the two-node test over network namespaces and the Slurm requeue test on a private cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh
@@ -10,7 +11,17 @@ swift build --build-tests
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 swift test --skip-build "$@" 2>&1 | tee "$log"
-# A plain closing line: Swift Testing's count (XCTest's "Executed 0 tests" is only its empty half).
+# Swift Testing's count (XCTest's "Executed 0 tests" is only its empty half).
 count=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} .* passed.*/\1/p' "$log" | tail -1)
 [ -n "$count" ] || { echo "no passing Swift Testing run found" >&2; exit 1; }
-echo "tests: $count passed, 0 failed"
+
+# The cluster tests need root (network namespaces, Slurm daemons); each ends with PASS or FAIL.
+clusters="skipped (they need root)"
+if [ "$(id -u)" -eq 0 ] && [ $# -eq 0 ]; then
+  echo "== two nodes over network namespaces"
+  GENTRAIN="$PWD/.build/debug/gentrain" scripts/two-nodes.sh
+  echo "== Slurm: submit, requeue, resume"
+  GENTRAIN="$PWD/.build/debug/gentrain" scripts/slurm-test.sh
+  clusters="two-node and Slurm tests passed"
+fi
+echo "tests: $count passed, 0 failed; $clusters"
