@@ -1,5 +1,5 @@
 // The job file: one YAML file per model run, validated before anything starts.
-// Every optional key has a documented default (docs/job-files.md).
+// Every key, its default and its allowed values: docs/job-files.md.
 
 import Foundation
 
