@@ -184,7 +184,10 @@ public final class Trainer {
                 return .checkpointedForRestart
             }
         }
-        if isReporter { try writePictures() }
+        if isReporter {
+            try writePictures()
+            try writeCurves(runFolder: job.output)
+        }
         return .finished
     }
 

@@ -129,6 +129,7 @@ extension Trainer {
         record["eval_seconds"] = Date().timeIntervalSince(started)
         metrics?.write(record)
         log("evaluation at step \(step): " + describeEvaluation(record))
+        try writeCurves(runFolder: job.output)
         if let sampler = model as? any ImageSampler {
             let grid = imageGrid(sampler.sample(0..<40, random: evaluationRandom(seed: job.seed), step: 0), columns: 10, range: model.scaling.range)
             try grid.writePNG(to: job.output + String(format: "/samples-step-%08d.png", step))

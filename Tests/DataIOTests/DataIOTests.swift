@@ -116,3 +116,26 @@ func makeDataset(in folder: String, compressed: Bool) {
         #expect(grid.pixels[0] == 32 && grid.pixels[4 * 7 + 4] == 32)  // border and empty cell
     }
 }
+
+@Suite struct ChartTests {
+    @Test func panelsHoldTheirCurvesAndLabels() throws {
+        let rising = ChartSeries(name: "loss", points: (0..<100).map { (Double($0), Double($0 * $0)) })
+        let single = ChartSeries(name: "eval fid", points: [(40, 12.5)])
+        let image = lineCharts([rising, single, ChartSeries(name: "empty", points: [])], width: 320, panelHeight: 100)
+        #expect(image.width == 320 && image.height == 200 && image.channels == 3)
+        let decoded = try Image8.decodePNG(image.pngData())
+        #expect(decoded == image)
+        func bluePixels(rows: Range<Int>) -> Int {
+            rows.reduce(0) { count, row in
+                count + (0..<320).filter { column in
+                    let offset = (row * 320 + column) * 3
+                    return image.pixels[offset] == 31 && image.pixels[offset + 1] == 100 && image.pixels[offset + 2] == 200
+                }.count
+            }
+        }
+        // The rising curve spans its panel; the single point is drawn as a visible mark.
+        #expect(bluePixels(rows: 0..<100) >= 320 - 60 - 12)  // at least one pixel per column of the plot
+        #expect(bluePixels(rows: 100..<200) == 9)
+        #expect(format(1234567) == "1234567" && format(0.000123456) == "0.0001235")
+    }
+}

@@ -1,3 +1,4 @@
+import DistributedTraining
 import Foundation
 import Testing
 
@@ -102,6 +103,9 @@ let vectorArguments = [
         let during = try #require(lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             .first { $0["event"] as? String == "eval" })
         #expect(FileManager.default.fileExists(atPath: output + "/samples-step-00000002.png"))
+        let curves = curveSeries(metricsPath: output + "/metrics.jsonl").map(\.name)
+        #expect(curves == ["kl", "loss", "reconstruction", "eval fid", "eval kid_mean", "eval is_mean"], "\(curves)")
+        #expect(FileManager.default.fileExists(atPath: output + "/curves.png"))
         #expect((during["extractor"] as? String)?.hasPrefix("gentrain-classifier/evaluator-fashion") == true)
         #expect(during["n_real"] as? Int == 1000 && during["n_fake"] as? Int == 60)
 
