@@ -150,3 +150,28 @@ public func findExecutable(_ name: String, path: String?, isExecutable: (String)
     }
     return nil
 }
+
+/// One line naming why mpirun could not start the job, from its error output; nil if it did start
+/// (or failed in a way not recognised). Launch failures are not worth a restart.
+public func diagnoseLaunchFailure(_ output: String) -> String? {
+    func after(_ marker: String) -> String? {
+        guard let range = output.range(of: marker) else { return nil }
+        return String(output[range.upperBound...].prefix { $0 != ":" && $0 != "\n" }).trimmingCharacters(in: .whitespaces)
+    }
+    if let host = after("Could not resolve hostname ") { return "host \(host) cannot be resolved (check the hostfile's names)" }
+    if output.contains("Permission denied (publickey") { return "ssh refused the login: set up passwordless ssh to every host" }
+    for symptom in ["Connection timed out", "No route to host", "Connection refused"] where output.contains(symptom) {
+        return "a host is unreachable by ssh (\(symptom.lowercased()))"
+    }
+    if output.contains("plm_rsh_agent") && output.contains("could not be found") {
+        return "no ssh on this machine to reach the hosts (install openssh-client)"
+    }
+    if output.contains("There are not enough slots available") { return "not enough slots for the ranks on the given hosts" }
+    if output.contains("could not access or execute an executable") {
+        return "a host cannot run the gentrain binary at the same path (install it at the same path on every host)"
+    }
+    if output.contains("ORTE was unable to reliably start one or more daemons") {
+        return "mpirun could not start its daemons on the hosts (Open MPI at the same path on every host, ssh reachable?)"
+    }
+    return nil
+}

@@ -5,6 +5,27 @@ import LaunchPlanning
 
 /// The signal the launcher received (0: none); set by a C signal handler, read by the supervision loop.
 nonisolated(unsafe) var receivedSignal: Int32 = 0
+/// The tail of mpirun's error output in the last attempt.
+nonisolated(unsafe) var lastErrorOutput = ""
+
+/// The last 64 KiB of a stream, appended from a reader thread.
+final class OutputTail: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+
+    func append(_ chunk: Data) {
+        lock.lock()
+        defer { lock.unlock() }
+        data.append(chunk)
+        if data.count > 65_536 { data = data.suffix(65_536) }
+    }
+
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
 
 /// `gentrain run JOB`: starts the job under mpirun (on this machine, a hostfile's hosts or a scheduler's
 /// allocation), forwards SIGTERM/SIGUSR1 as the checkpoint request, and restarts a job that died.
@@ -69,6 +90,10 @@ struct Run: ParsableCommand {
             log(plan.commandLine)
             let (status, forwarded) = try supervise(plan)
             if status == 0 { return }
+            if let failure = diagnoseLaunchFailure(lastErrorOutput) {
+                log("mpirun could not start the job: \(failure)")
+                throw ExitCode(1)
+            }
             if forwarded != 0 {
                 // Preemption or the scheduler's warning: the ranks checkpointed; hand back to the scheduler.
                 if status == 75, case .slurm(let jobID, _, _) = plan.allocation {
@@ -96,7 +121,22 @@ struct Run: ParsableCommand {
         process.executableURL = URL(fileURLWithPath: plan.executable)
         process.arguments = plan.arguments
         process.environment = ProcessInfo.processInfo.environment.merging(plan.environment) { $1 }
+        // mpirun's error output passes through unchanged; its tail is kept to name a launch failure.
+        let errors = Pipe(), tail = OutputTail()
+        process.standardError = errors
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            FileHandle.standardError.write(data)
+            tail.append(data)
+        }
         try process.run()
+        defer {
+            errors.fileHandleForReading.readabilityHandler = nil
+            let rest = errors.fileHandleForReading.readDataToEndOfFile()
+            FileHandle.standardError.write(rest)
+            tail.append(rest)
+            lastErrorOutput = tail.text
+        }
         var forwarded: Int32 = 0
         while process.isRunning {
             if receivedSignal != 0 && forwarded == 0 {

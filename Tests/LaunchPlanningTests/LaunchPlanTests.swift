@@ -121,3 +121,15 @@ func context(environment: [String: String] = [:], root: Bool = false, cores: Int
         #expect(shellQuoted("-o ConnectTimeout=10") == "'-o ConnectTimeout=10'" && shellQuoted("it's") == "'it'\\''s'")
     }
 }
+
+@Suite struct LaunchFailureTests {
+    @Test func mpirunsErrorsBecomeOneLine() {
+        #expect(diagnoseLaunchFailure("ssh: Could not resolve hostname node07: Name or service not known\nORTE was unable to reliably start")
+                == "host node07 cannot be resolved (check the hostfile's names)")
+        #expect(diagnoseLaunchFailure("ssh: connect to host 10.0.0.9 port 22: Connection timed out\n")?.contains("unreachable by ssh") == true)
+        #expect(diagnoseLaunchFailure("root@n1: Permission denied (publickey,password).")?.contains("passwordless ssh") == true)
+        #expect(diagnoseLaunchFailure("There are not enough slots available in the system to satisfy the 4")?.contains("not enough slots") == true)
+        #expect(diagnoseLaunchFailure("ORTE was unable to reliably start one or more daemons.")?.contains("daemons") == true)
+        #expect(diagnoseLaunchFailure("step 12: the loss is not finite") == nil)
+    }
+}

@@ -30,6 +30,18 @@ import Testing
         #expect(small.status == 1 && small.output.contains("too few slots: \(hosts) has 1 for 2 ranks"))
     }
 
+    @Test func anUnknownHostIsOneLineAndQuick() throws {
+        let hosts = NSTemporaryDirectory() + "gentrain-hosts-\(UUID().uuidString)"
+        try "nosuchhost.invalid slots=2\n".write(toFile: hosts, atomically: true, encoding: .utf8)
+        let started = Date()
+        let result = try gentrainRun([jobFile("vae-fashion"), "--hostfile", hosts, "--max-restarts", "2", "--set", "output=\(runFolder("unknown-host"))"])
+        #expect(result.status == 1)
+        let last = result.output.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("gentrain run: mpirun could not start the job: host nosuchhost") && last.contains("cannot be resolved"), "\(result.output)")
+        #expect(!result.output.contains("restarting"), "a launch failure is not worth a restart")
+        #expect(Date().timeIntervalSince(started) < 30)
+    }
+
     @Test func aKilledRankIsRestartedFromTheNewestCheckpoint() throws {
         let output = runFolder("restart")
         let job = try BackgroundRun(gentrainExecutable().path, ["run", jobFile("autoencoder-fashion"), "--max-restarts", "1",
