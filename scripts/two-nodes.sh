@@ -160,7 +160,7 @@ check_run() {
   esac
 }
 
-run_args=(--set train.steps="$steps" --set train.batch_size="$batch" --resume never)
+run_args=(--set train.steps="$steps" --set train.batch_size="$batch" --set eval.every_epochs=0 --resume never)
 
 # --- run 1: two "nodes" ---
 echo "== two nodes (n1, n2 over br-gt): $steps steps, batch $batch"

@@ -78,6 +78,7 @@ public final class Trainer {
     public let job: Job
     let communicator: Communicator
     let watchdog: CollectiveWatchdog
+    let reducer: GradientReducer
     let model: any TrainableModel
     let dataset: ImageDataset
     let schedule: SampleSchedule
@@ -94,6 +95,7 @@ public final class Trainer {
         self.communicator = communicator
         self.gentrainVersion = gentrainVersion
         watchdog = CollectiveWatchdog(deadline: job.deadlineSeconds, rank: communicator.rank)
+        reducer = GradientReducer(communicator: communicator, bucketMegabytes: job.bucketMegabytes, watchdog: watchdog)
         let training = try ImageDataset.load(folder: job.dataPath, split: .train)
         dataset = job.classes.map { training.filtered(classes: Set($0)) } ?? training
         model = makeModel(job)
@@ -138,16 +140,18 @@ public final class Trainer {
             let started = Date()
             let context = StepContext(forward: ForwardContext(training: true, random: random, step: UInt64(step)),
                                       globalBatch: job.batchSize, rank: communicator.rank, worldSize: communicator.size) { group in
-                self.reduceGradients(group, step: step)
+                self.reducer.reduce(group, step: step)
             }
             let losses = model.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)), context: context)
+            let nonFiniteGradient = firstNonFiniteGradient(model.groups)
             let seconds = Date().timeIntervalSince(started)
             step += 1
             // One small collective per step: losses (shares sum to the global mean), stop and checkpoint requests, timings.
             let names = losses.keys.sorted()
             let wantsCheckpoint = isReporter && job.checkpointEveryMinutes > 0 && Date().timeIntervalSince(lastCheckpoint) > job.checkpointEveryMinutes * 60
             let stopRequested = stopRequest.isRequested || step == stopAtStep
-            var summary = names.map { Double(losses[$0]!) } + [stopRequested ? 1 : 0, wantsCheckpoint ? 1 : 0]
+            var summary = names.map { Double(losses[$0]!) } + [stopRequested ? 1 : 0, wantsCheckpoint ? 1 : 0,
+                                                               nonFiniteGradient == nil ? 0 : 1]
             try watchdog.guarded("all-reduce of the step summary", step: step) { () throws(MPIError) in
                 try communicator.allReduceSum(&summary, count: summary.count)
             }
@@ -159,6 +163,10 @@ public final class Trainer {
             if globalLosses.values.contains(where: { !$0.isFinite }) {
                 throw TrainingError(message: "step \(step): the loss is not finite (\(globalLosses.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", "))); "
                                     + "stopping with the last good checkpoint kept")
+            }
+            if summary[names.count + 2] > 0 {
+                throw TrainingError(message: "step \(step): the summed gradient of \(nonFiniteGradient ?? "a parameter group") is not finite "
+                                    + "(NaN or infinity); stopping with the last good checkpoint kept (lower the learning rate?)")
             }
             let stopNow = summary[names.count] > 0
             let checkpointNow = stopNow || summary[names.count + 1] > 0 || step == totalSteps
@@ -199,24 +207,6 @@ public final class Trainer {
     }
 
     // MARK: - Collectives
-
-    /// Sums a group's gradients across ranks in place, bucket by bucket, in the same order on every rank.
-    func reduceGradients(_ group: ParameterGroup, step: Int) {
-        guard communicator.size > 1 else { return }
-        let bucket = max(1, Int(job.bucketMegabytes * 1_048_576) / 4)
-        let gradients = group.gradients.pointer
-        for start in stride(from: 0, to: group.parameterCount, by: bucket) {
-            let count = min(bucket, group.parameterCount - start)
-            do {
-                try watchdog.guarded("gradient all-reduce of \(group.name)", step: step + 1) { () throws(MPIError) in
-                    try communicator.allReduceSum(gradients + start, count: count)
-                }
-            } catch {
-                FileHandle.standardError.write(Data("gentrain: rank \(communicator.rank): \(error)\n".utf8))
-                communicator.abort(code: 1)
-            }
-        }
-    }
 
     /// Every rank compares what must agree before the first step; on a difference all stop with the same message.
     func handshake() throws {

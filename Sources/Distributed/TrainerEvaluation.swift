@@ -56,9 +56,17 @@ public struct EvaluationSettings: Sendable {
 /// Evaluates `model` on every rank; returns the fields rank 0 records (flat, JSON-ready).
 public func evaluateModel(_ model: any TrainableModel, settings: EvaluationSettings, resources: EvaluationResources,
                           communicator: Communicator) throws -> [String: Any] {
+    var record: [String: Any] = [:]
+    if settings.metrics.contains("loss"), let validated = model as? any ValidationLoss {
+        record = try validationLoss(validated, scaling: model.scaling, seed: settings.seed, resources: resources, communicator: communicator)
+    }
+    let imageMetrics = settings.metrics.filter { ["fid", "kid", "is"].contains($0) }
     switch model {
     case let classifier as Classifier:
         return try classifierAccuracy(classifier, resources: resources, communicator: communicator)
+    case _ where imageMetrics.isEmpty:
+        guard !record.isEmpty else { break }
+        return record
     case let sampler as any ImageSampler:
         var evaluation = ImageEvaluation(reference: resources.reference, referenceName: resources.referenceName, sampleCount: settings.samples)
         evaluation.options.frechet = settings.metrics.contains("fid")
@@ -71,10 +79,26 @@ public func evaluateModel(_ model: any TrainableModel, settings: EvaluationSetti
         let report = try evaluateImages(evaluation, extractor: resources.extractor!, scaling: model.scaling, communicator: communicator) {
             sampler.sample($0, random: random, step: 0)
         }
-        return report.fields
+        return report.fields.merging(record) { $1 }
     default:
-        throw TrainingError(message: "a \(type(of: model).modelName) has no metrics (FID, KID and IS evaluate vae and dcgan samples)")
+        break
     }
+    throw TrainingError(message: "a \(type(of: model).modelName) cannot report \(settings.metrics.joined(separator: ", "))")
+}
+
+/// The mean per-image training loss over the reference split; each rank takes its share of the images.
+func validationLoss(_ model: any ValidationLoss, scaling: PixelScaling, seed: UInt64, resources: EvaluationResources,
+                    communicator: Communicator) throws -> [String: Any] {
+    let reference = resources.reference
+    let rows = FeatureShard.rows(of: reference.count, rank: communicator.rank, worldSize: communicator.size)
+    let random = evaluationRandom(seed: seed)
+    var total = [0.0]
+    for start in stride(from: rows.lowerBound, to: rows.upperBound, by: 500) {
+        let range = start..<min(start + 500, rows.upperBound)
+        total[0] += model.validationLossSum(reference.batch(range, scaling: scaling), firstSample: start, random: random)
+    }
+    try communicator.allReduceSum(&total, count: 1)
+    return ["validation_loss": total[0] / Double(reference.count), "n_real": reference.count, "reference": resources.referenceName]
 }
 
 /// Accuracy and mean cross-entropy on the reference split; each rank takes its share of the images.
@@ -101,6 +125,7 @@ public func evaluationRandom(seed: UInt64) -> CounterRandom { CounterRandom(seed
 public func describeEvaluation(_ record: [String: Any]) -> String {
     var parts: [String] = []
     if let accuracy = record["accuracy"] as? Double { parts.append(String(format: "accuracy %.4f", accuracy)) }
+    if let loss = record["validation_loss"] as? Double { parts.append(String(format: "validation loss %.5f", loss)) }
     if let fid = record["fid"] as? Double { parts.append(String(format: "FID %.4f", fid)) }
     if let mean = record["kid_mean"] as? Double, let deviation = record["kid_std"] as? Double {
         parts.append(String(format: "KID %.5f ± %.5f", mean, deviation))

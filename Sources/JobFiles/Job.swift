@@ -56,7 +56,8 @@ public struct Job: Codable, Equatable, Sendable {
     public var logEverySeconds: Double
     /// Evaluate every this many epochs during training (0: only `gentrain eval`).
     public var evalEveryEpochs: Int
-    /// Metrics to compute: `fid`, `kid`, `is` for generators, `accuracy` for the classifier.
+    /// Metrics to compute: `fid`, `kid`, `is` for generators, `loss` (the validation loss on the reference split)
+    /// for the autoencoder and the VAE, `accuracy` for the classifier.
     public var evalMetrics: [String]
     /// Generated samples per evaluation.
     public var evalSamples: Int
@@ -75,7 +76,7 @@ public struct Job: Codable, Equatable, Sendable {
 
     /// The metrics each model kind can report.
     public static let modelMetrics: [String: [String]] = [
-        "autoencoder": [], "vae": ["fid", "kid", "is"], "dcgan": ["fid", "kid", "is"], "classifier": ["accuracy"],
+        "autoencoder": ["loss"], "vae": ["fid", "kid", "is", "loss"], "dcgan": ["fid", "kid", "is"], "classifier": ["accuracy"],
     ]
 
     /// Reads, overrides (`key.path=value` pairs) and validates a job file.

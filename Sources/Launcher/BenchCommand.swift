@@ -11,9 +11,10 @@ struct Bench: ParsableCommand {
         abstract: "Time training steps of a model: median ms/step, images/s, GFLOP/s, peak memory.")
 
     enum ModelName: String, ExpressibleByArgument, CaseIterable {
-        case autoencoder, vae, dcgan, sgemm, evaluator, metrics
+        case autoencoder, vae, dcgan, sgemm, evaluator, metrics, allreduce
         init?(argument: String) {
             switch argument.lowercased() {
+            case "allreduce": self = .allreduce
             case "sgemm": self = .sgemm
             case "evaluator": self = .evaluator
             case "metrics", "fid": self = .metrics
@@ -28,7 +29,8 @@ struct Bench: ParsableCommand {
     @Argument(help: """
         autoencoder (ae), vae, dcgan (training steps), sgemm (the BLAS rate on 1024x1024 matrices, the yardstick for \
         convolutions), evaluator (feature extraction, images/s; under mpirun: all ranks together), metrics (FID, KID and IS \
-        on 10,000 vs 10,000 feature rows).
+        on 10,000 vs 10,000 feature rows), allreduce (the gradient reducer against one bare MPI_Allreduce of the same \
+        buffer, under --ranks).
         """)
     var model: ModelName
     @Option(help: "Global batch size.") var batch = 128
@@ -37,8 +39,15 @@ struct Bench: ParsableCommand {
     @Option(help: "BLAS threads.") var threads = 1
     @Option(help: "Folder of IDX files (the batches are real images).") var data = ImageDataset.fashionMNISTFolder
     @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "Ranks: the step runs data-parallel through mpirun, alternating with 1 rank to give the speedup.") var ranks = 1
+    @Option(help: "Alternating rounds of 1 rank and --ranks ranks.") var rounds = 2
+    @Option(help: "Gradient bucket size (MB) with --ranks.") var bucketMb = 4.0
+    @Flag(help: .hidden) var inWorld = false
 
     func run() throws {
+        if ranks > 1 && !inWorld { return try benchAcrossRanks() }
+        if model == .allreduce { return try benchAllReduce() }
+        if inWorld { return try benchInWorld() }
         BLASThreads.set([.sgemm, .metrics].contains(model) ? threads : blasThreadsForWorkers())
         if model == .sgemm { return try benchSgemm() }
         if model == .metrics { return try benchMetrics() }
@@ -49,7 +58,7 @@ struct Bench: ParsableCommand {
         case .autoencoder: trainable = Autoencoder(seed: 0)
         case .vae: trainable = VariationalAutoencoder(seed: 0)
         case .dcgan: trainable = DCGAN(seed: 0)
-        case .sgemm, .evaluator, .metrics: return
+        case .sgemm, .evaluator, .metrics, .allreduce: return
         }
         let perStep = trainable.realImagesPerStep(globalBatch: batch)
         var generator = SeededGenerator(seed: 0)

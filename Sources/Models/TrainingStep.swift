@@ -85,3 +85,23 @@ public protocol ImageSampler: AnyObject {
 
 extension VariationalAutoencoder: ImageSampler {}
 extension DCGAN: ImageSampler {}
+
+/// A model whose training loss can be measured on held-out images (validation).
+public protocol ValidationLoss: AnyObject {
+    /// The sum over `images` of each image's training loss, without gradients; the images are samples
+    /// `firstSample...` of the held-out set (noise, if any, is drawn for those indices from `random`).
+    func validationLossSum(_ images: Tensor, firstSample: Int, random: CounterRandom) -> Double
+}
+
+extension Autoencoder: ValidationLoss {
+    public func validationLossSum(_ images: Tensor, firstSample: Int, random: CounterRandom) -> Double {
+        Double(withoutGradient { loss(images, globalBatch: 1).value.scalar })
+    }
+}
+
+extension VariationalAutoencoder: ValidationLoss {
+    public func validationLossSum(_ images: Tensor, firstSample: Int, random: CounterRandom) -> Double {
+        let context = ForwardContext(training: false, random: random, step: 0, firstSample: firstSample)
+        return Double(withoutGradient { loss(images, context: context, globalBatch: 1).total.value.scalar })
+    }
+}

@@ -54,4 +54,19 @@ func mpirun(ranks: Int) -> (path: String, arguments: [String], environment: [Str
         #expect(lines.count == ranks)
         #expect(lines.allSatisfy { $0.hasSuffix("ok") && $0.contains("of \(ranks):") })
     }
+
+    /// `bench --ranks` runs 1 rank and N ranks through mpirun and reports the data-parallel fields (no speed is asserted here).
+    @Test func benchAcrossRanksReportsSpeedupAndCommunication() throws {
+        let environment = mpirun(ranks: 1).environment
+        let step = try run(gentrainExecutable().path, ["bench", "vae", "--ranks", "2", "--rounds", "1", "--steps", "2", "--warmup", "0",
+                                                       "--batch", "8", "--json"], environment: environment)
+        #expect(step.status == 0, "\(step.output)")
+        let line = try #require(step.output.split(separator: "\n").last { $0.hasPrefix("{") })
+        let report = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(report["ranks"] as? Int == 2 && report["speedup"] is Double && report["comm_ms"] is Double && report["img_s_1rank"] is Double)
+        let reduce = try run(gentrainExecutable().path, ["bench", "allreduce", "--ranks", "2", "--rounds", "1", "--steps", "2", "--warmup", "0", "--json"],
+                             environment: environment)
+        #expect(reduce.status == 0, "\(reduce.output)")
+        #expect(reduce.output.contains("\"reducer_gb_s\"") && reduce.output.contains("\"bare_gb_s\""))
+    }
 }

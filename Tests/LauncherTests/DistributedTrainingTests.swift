@@ -1,4 +1,4 @@
-import DistributedTraining
+@testable import DistributedTraining
 import Foundation
 import Testing
 
@@ -16,8 +16,10 @@ func jobFile(_ name: String) -> String {
 /// `gentrain train` on `ranks` ranks through real mpirun; returns status and output.
 func train(_ job: String, ranks: Int, output: String, _ extra: [String] = []) throws -> (status: Int32, output: String) {
     let launcher = mpirun(ranks: ranks)
-    return try run(launcher.path, launcher.arguments + [gentrainExecutable().path, "train", jobFile(job), "--set", "output=\(output)"] + extra,
-                   environment: launcher.environment)
+    // Evaluation at the end (the jobs' eval sections) is left to the tests that ask for it (in debug builds it costs more than training).
+    let evaluation = extra.contains { $0.hasPrefix("eval.") } ? [] : ["--set", "eval.every_epochs=0"]
+    return try run(launcher.path, launcher.arguments + [gentrainExecutable().path, "train", jobFile(job), "--set", "output=\(output)"]
+                   + evaluation + extra, environment: launcher.environment)
 }
 
 /// Largest |a - b| over the largest |a|, across every group's values.
@@ -184,6 +186,32 @@ func metricLines(_ output: String) -> Int {
         #expect(result.output.contains("rank 1 differs from rank 0 in its job description"), "\(result.output)")
         #expect(Date().timeIntervalSince(started) < 30)
         #expect(metricLines(output) == 0)
+    }
+
+    /// A VAE with SGD at learning rate 1 diverges within a few steps: every rank stops at the same step with the
+    /// same message, and the newest checkpoint is the last good one.
+    @Test func aNonFiniteLossStopsEveryRankKeepingTheLastGoodCheckpoint() throws {
+        let output = runFolder("diverge")
+        let result = try train("vae-fashion", ranks: 2, output: output,
+                               ["--set", "train.steps=30", "--set", "train.batch_size=12", "--set", "checkpoint.every_steps=2",
+                                "--set", "eval.every_epochs=0", "--set", "train.optimizer={kind: sgd, learning_rate: 1, momentum: 0.9}"])
+        #expect(result.status != 0)
+        let messages = result.output.split(separator: "\n").filter { $0.contains("is not finite") && $0.contains("last good checkpoint kept") }
+        #expect(messages.count == 2 && Set(messages.map { $0.split(separator: ":").dropFirst(2).joined(separator: ":") }).count == 1,
+                "\(result.output)")
+        let step = try #require(messages.first.flatMap { line in line.range(of: "step ").map { Int(line[$0.upperBound...].prefix { $0.isNumber })! } })
+        let newest = try #require(Checkpoint.list(folder: output + "/checkpoints").first)
+        let checkpoint = try Checkpoint.read(path: newest)
+        #expect(checkpoint.step < step && checkpoint.groups.allSatisfy { $0.values.allSatisfy(\.isFinite) })
+    }
+
+    @Test func finiteChecksSeeNaNAndInfinity() {
+        for poison: Float in [.nan, .infinity, -.infinity] {
+            var values: [Float] = (0..<1000).map { Float($0) * 1e30 }
+            #expect(allFinite(values, count: values.count))
+            values[517] = poison
+            #expect(!allFinite(values, count: values.count))
+        }
     }
 
     @Test func aKilledRankEndsTheJobAndTheRunResumes() throws {

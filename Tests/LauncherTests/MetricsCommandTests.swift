@@ -119,6 +119,26 @@ let vectorArguments = [
         #expect(reports.allSatisfy { $0["extractor_sha256"] as? String == during["extractor_sha256"] as? String })
     }
 
+    /// The autoencoder's validation loss on the test bags: the same on 1 and 2 ranks, during training and by gentrain eval.
+    @Test func validationLossIsShardedExactly() throws {
+        var values: [Double] = []
+        var checkpoint = ""
+        for ranks in [1, 2] {
+            let output = runFolder("validation-\(ranks)")
+            let trained = try train("autoencoder-fashion", ranks: ranks, output: output,
+                                    ["--set", "train.steps=2", "--set", "train.batch_size=8", "--set", "data.classes=[8]", "--set", "eval.every_epochs=1"])
+            #expect(trained.status == 0 && trained.output.contains("evaluation at step 2: validation loss"), "\(trained.output)")
+            let record = try #require(try String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.first { $0["event"] as? String == "eval" })
+            #expect(record["n_real"] as? Int == 1000)
+            values.append(try #require(record["validation_loss"] as? Double))
+            checkpoint = output + "/checkpoints/step-0000000002.gtck"
+        }
+        let evaluated = try evalJSON(checkpoint, ranks: 3, ["--metrics", "loss"])
+        values.append(try #require(evaluated["validation_loss"] as? Double))
+        #expect(values.allSatisfy { abs($0 - values[0]) <= 1e-5 * values[0] } && values[0] > 0, "\(values)")
+    }
+
     @Test func evaluatorAccuracyAndClearErrors() throws {
         let evaluator = URL(fileURLWithPath: jobFile("x")).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("evaluators/fashion-mnist-classifier.gtck").path

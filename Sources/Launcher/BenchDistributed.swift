@@ -1,0 +1,159 @@
+import ArgumentParser
+import Communication
+import DataIO
+import DistributedTraining
+import Evaluation
+import Foundation
+import LaunchPlanning
+import Models
+import TensorCore
+
+extension Bench {
+    /// The model the step benchmarks train.
+    func benchModel() -> any TrainableModel {
+        switch model {
+        case .vae: VariationalAutoencoder(seed: 0)
+        case .dcgan: DCGAN(seed: 0)
+        default: Autoencoder(seed: 0)
+        }
+    }
+
+    /// `--ranks N` outside MPI: alternately 1 rank and N ranks (each through mpirun), then the speedup.
+    func benchAcrossRanks() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let mpirun = findExecutable("mpirun", path: environment["PATH"], isExecutable: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw ValidationError("mpirun not found on PATH")
+        }
+        let binary = URL(fileURLWithPath: absolutePath(CommandLine.arguments[0])).resolvingSymlinksInPath().path
+        var childEnvironment = environment
+        if getuid() == 0 { childEnvironment.merge(["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"]) { $1 } }
+        func measure(_ worldSize: Int) throws -> [String: Any] {
+            let arguments = ["-n", "\(worldSize)", "--bind-to", "none", "--oversubscribe", binary, "bench", model.rawValue, "--in-world", "--json",
+                             "--batch", "\(batch)", "--steps", "\(steps)", "--warmup", "\(warmup)", "--threads", "\(threads)",
+                             "--bucket-mb", "\(bucketMb)", "--data", data]
+            let process = Process(), pipe = Pipe()
+            process.executableURL = URL(fileURLWithPath: mpirun)
+            process.arguments = arguments
+            process.environment = childEnvironment
+            process.standardOutput = pipe
+            try process.run()
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0,
+                  let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+                  let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                throw ValidationError("the \(worldSize)-rank benchmark failed (exit \(process.terminationStatus))")
+            }
+            return object
+        }
+        var singles: [[String: Any]] = [], multiples: [[String: Any]] = []
+        for _ in 0..<max(rounds, 1) {
+            if model != .allreduce { singles.append(try measure(1)) }
+            multiples.append(try measure(ranks))
+        }
+        func medianOf(_ runs: [[String: Any]], _ key: String) -> Double { median(runs.compactMap { ($0[key] as? NSNumber)?.doubleValue }) }
+        var result = multiples.last!
+        if model == .allreduce {
+            for key in ["bare_gb_s", "reducer_gb_s", "reducer_vs_bare", "bare_ms", "reducer_ms"] { result[key] = round2(medianOf(multiples, key)) }
+            result["rounds"] = max(rounds, 1)
+            if json {
+                print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print(String(format: "all-reduce of %@ floats on %d ranks, medians of %d rounds: reducer (%.1f MB buckets) %.2f GB/s, "
+                             + "one bare MPI_Allreduce %.2f GB/s: %.0f%%", "\(result["floats"] ?? "?")", ranks, max(rounds, 1), bucketMb,
+                             medianOf(multiples, "reducer_gb_s"), medianOf(multiples, "bare_gb_s"), 100 * medianOf(multiples, "reducer_vs_bare")))
+            }
+            return
+        }
+        let (one, many) = (medianOf(singles, "img_s"), medianOf(multiples, "img_s"))
+        result["img_s"] = round2(many)
+        result["img_s_1rank"] = round2(one)
+        result["speedup"] = round2(many / one)
+        result["comm_ms"] = round2(medianOf(multiples, "comm_ms"))
+        result["ms_median"] = round2(medianOf(multiples, "ms_median"))
+        result["rounds"] = max(rounds, 1)
+        if json {
+            print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print(String(format: "%@ batch %d on %d ranks x %d thread(s): %.0f img/s against %.0f on 1 rank: speedup %.2fx; %.1f ms/step, %.1f ms of it in all-reduces (medians of %d rounds)",
+                         model.rawValue, batch, ranks, threads, many, one, many / one, medianOf(multiples, "ms_median"),
+                         medianOf(multiples, "comm_ms"), max(rounds, 1)))
+        }
+    }
+
+    /// Inside the MPI world: every rank trains its share of each global batch, gradients summed by the
+    /// trainer's reducer; rank 0 prints the slowest rank's median step time and communication time.
+    func benchInWorld() throws {
+        try runOnWorld("bench") { communicator in
+            let dataset = try agreeOnSuccess(communicator) { try trainingData() }
+            let trainable = benchModel()
+            let reducer = GradientReducer(communicator: communicator, bucketMegabytes: bucketMb, watchdog: nil)
+            let perStep = trainable.realImagesPerStep(globalBatch: batch)
+            let positions = StepContext.share(of: perStep, rank: communicator.rank, worldSize: communicator.size)
+            var generator = SeededGenerator(seed: 0)
+            func step(_ index: Int) {
+                let indices = (0..<perStep).map { _ in Int(generator.next() % UInt64(dataset.count)) }[positions]
+                let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 0), step: UInt64(index)),
+                                          globalBatch: batch, rank: communicator.rank, worldSize: communicator.size) { reducer.reduce($0, step: index) }
+                trainable.trainStep(TrainingBatch(images: dataset.batch(indices, scaling: trainable.scaling)), context: context)
+            }
+            var times: [Double] = [], communication: [Double] = []
+            try Parallelism.$threads.withValue(threads) {
+                for index in 0...warmup { step(index) }
+                for index in 0..<steps {
+                    try communicator.barrier()
+                    let (start, before) = (DispatchTime.now().uptimeNanoseconds, reducer.communicationSeconds)
+                    step(warmup + 1 + index)
+                    var measured = [Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, (reducer.communicationSeconds - before) * 1000]
+                    try communicator.allReduceMaximum(&measured, count: 2)
+                    times.append(measured[0])
+                    communication.append(measured[1])
+                }
+            }
+            guard communicator.rank == 0 else { return }
+            let result: [String: Any] = [
+                "framework": "gentrain", "model": model.rawValue, "batch": batch, "threads": threads, "ranks": communicator.size,
+                "steps": steps, "ms_median": round2(median(times)), "img_s": round2(Double(batch) / median(times) * 1000),
+                "comm_ms": round2(median(communication)), "bucket_mb": bucketMb, "peak_rss_mb": round2(peakResidentMegabytes()),
+            ]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+        }
+    }
+
+    /// The reducer (buckets of --bucket-mb) against one bare MPI_Allreduce of the same buffer: the DCGAN's
+    /// two groups' size (2.44 M floats), median of --steps, algorithm bandwidth (bytes / time).
+    func benchAllReduce() throws {
+        try runOnWorld("bench") { communicator in
+            let group = ParameterGroup(name: "bench", seed: 0)
+            let floats = 1_923_073 + 521_345
+            _ = group.register("buffer", initial: Tensor(repeating: 1e-3, shape: [floats]))
+            let reducer = GradientReducer(communicator: communicator, bucketMegabytes: bucketMb, watchdog: nil)
+            var bareTimes: [Double] = [], reducerTimes: [Double] = []
+            for round in 0..<(warmup + steps) {
+                try communicator.barrier()
+                var start = DispatchTime.now().uptimeNanoseconds
+                try communicator.allReduceSum(group.gradients.pointer, count: floats)
+                var bare = [Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9]
+                try communicator.barrier()
+                start = DispatchTime.now().uptimeNanoseconds
+                reducer.reduce(group, step: round)
+                var bucketed = [Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9]
+                try communicator.allReduceMaximum(&bare, count: 1)
+                try communicator.allReduceMaximum(&bucketed, count: 1)
+                if round >= warmup {
+                    bareTimes.append(bare[0])
+                    reducerTimes.append(bucketed[0])
+                }
+            }
+            guard communicator.rank == 0 else { return }
+            let bytes = Double(floats * 4)
+            let result: [String: Any] = [
+                "framework": "gentrain", "model": "allreduce", "ranks": communicator.size, "floats": floats, "bucket_mb": bucketMb,
+                "bare_ms": round2(median(bareTimes) * 1000), "reducer_ms": round2(median(reducerTimes) * 1000),
+                "bare_gb_s": round2(bytes / median(bareTimes) / 1e9), "reducer_gb_s": round2(bytes / median(reducerTimes) / 1e9),
+                "reducer_vs_bare": round2(median(bareTimes) / median(reducerTimes)),
+            ]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+        }
+    }
+}
