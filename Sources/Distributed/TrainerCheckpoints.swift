@@ -1,0 +1,126 @@
+// The trainer's checkpoints: restoring (rank 0 reads, everyone receives), choosing which checkpoint to
+// resume from, refusing another job's, and saving (statistics averaged across ranks, rank 0 writes,
+// everyone waits until it is on disk).
+
+import Communication
+import Foundation
+import JobFiles
+import Models
+import TensorCore
+
+/// Sets a model's parameters, normalisation statistics and optimizer state from a checkpoint.
+public func applyCheckpoint(_ checkpoint: Checkpoint, to model: any TrainableModel) throws {
+    guard checkpoint.groups.count == model.groups.count else { throw TrainingError(message: "checkpoint has \(checkpoint.groups.count) groups") }
+    for ((group, optimizer), saved) in zip(zip(model.groups, model.optimizers), checkpoint.groups) {
+        guard saved.name == group.name, saved.values.count == group.parameterCount, saved.state.count == group.state.count else {
+            throw TrainingError(message: "checkpoint group \(saved.name) does not match the model's \(group.name)")
+        }
+        group.setFlatValues(saved.values)
+        if !saved.state.isEmpty { saved.state.withUnsafeBufferPointer { group.state.pointer.update(from: $0.baseAddress!, count: $0.count) } }
+        optimizer.state = saved.optimizerState
+        optimizer.iterations = saved.optimizerIterations
+    }
+}
+
+/// A checkpoint's job and its model with the checkpoint's state.
+public func loadModel(checkpointPath path: String) throws -> (job: Job, model: any TrainableModel, checkpoint: Checkpoint) {
+    let checkpoint = try Checkpoint.read(path: path)
+    guard let job = try? JSONDecoder().decode(Job.self, from: Data(checkpoint.job.utf8)) else {
+        throw TrainingError(message: "\(path): its job description cannot be read (written by another gentrain version?)")
+    }
+    let model = makeModel(job)
+    try applyCheckpoint(checkpoint, to: model)
+    return (job, model, checkpoint)
+}
+
+extension Trainer {
+
+    /// Rank 0's state, or the checkpoint's, broadcast to every rank; returns the step to start from.
+    func restore(_ resume: ResumeMode) throws -> Int {
+        var step = 0
+        var failure = ""
+        if communicator.rank == 0 {
+            do {
+                if let checkpoint = try findCheckpoint(resume) {
+                    try apply(checkpoint)
+                    step = checkpoint.step
+                }
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        var header = [Double(step), failure.isEmpty ? 0 : 1]
+        try communicator.broadcast(&header, count: 2)
+        if header[1] != 0 {
+            throw TrainingError(message: communicator.rank == 0 ? failure : "rank 0 could not restore the run")
+        }
+        for (group, optimizer) in zip(model.groups, model.optimizers) {
+            try communicator.broadcast(group.values.pointer, count: group.parameterCount)
+            if group.state.count > 0 { try communicator.broadcast(group.state.pointer, count: group.state.count) }
+            var iterations = [Double(optimizer.iterations), Double(optimizer.state.count)]
+            try communicator.broadcast(&iterations, count: 2)
+            optimizer.iterations = Int(iterations[0])
+            var state = optimizer.state.count == Int(iterations[1]) ? optimizer.state : [Float](repeating: 0, count: Int(iterations[1]))
+            try communicator.broadcast(&state, count: state.count)
+            optimizer.state = state
+        }
+        return Int(header[0])
+    }
+
+    func findCheckpoint(_ resume: ResumeMode) throws -> Checkpoint? {
+        switch resume {
+        case .never:
+            return nil
+        case .file(let path):
+            let checkpoint = try Checkpoint.read(path: path)
+            try checkJobMatches(checkpoint, path: path)
+            return checkpoint
+        case .automatic:
+            for path in Checkpoint.list(folder: checkpointFolder) {
+                do {
+                    let checkpoint = try Checkpoint.read(path: path)
+                    try checkJobMatches(checkpoint, path: path)
+                    return checkpoint
+                } catch let error as CheckpointError {
+                    log("warning: skipping \(error); trying an older checkpoint")
+                }
+            }
+            return nil
+        }
+    }
+
+    func checkJobMatches(_ checkpoint: Checkpoint, path: String) throws {
+        guard let saved = try? JSONDecoder().decode(Job.self, from: Data(checkpoint.job.utf8)) else {
+            throw TrainingError(message: "\(path): its job description cannot be read")
+        }
+        let differences = job.differences(from: saved)
+        if !differences.isEmpty {
+            throw TrainingError(message: "\(path) belongs to a different job (\(differences.joined(separator: "; "))); "
+                                + "use another output folder or --resume never")
+        }
+    }
+
+    func apply(_ checkpoint: Checkpoint) throws { try applyCheckpoint(checkpoint, to: model) }
+
+    /// Averages normalisation statistics across ranks, then rank 0 writes the checkpoint; all wait until it is on disk.
+    func saveCheckpoint(step: Int) throws {
+        for group in model.groups where group.state.count > 0 {
+            try communicator.allReduceSum(group.state.pointer, count: group.state.count)
+            let scale = 1 / Float(communicator.size)
+            for index in 0..<group.state.count { group.state.pointer[index] *= scale }
+        }
+        if communicator.rank == 0 {
+            let groups = zip(model.groups, model.optimizers).map { group, optimizer in
+                Checkpoint.Group(name: group.name, values: group.flatValues,
+                                 state: Array(UnsafeBufferPointer(start: group.state.pointer, count: group.state.count)),
+                                 optimizerState: optimizer.state, optimizerIterations: optimizer.iterations)
+            }
+            let checkpoint = Checkpoint(job: job.canonicalJSON, gentrainVersion: gentrainVersion, step: step,
+                                        epoch: step / schedule.stepsPerEpoch, stepInEpoch: step % schedule.stepsPerEpoch,
+                                        worldSize: communicator.size, groups: groups)
+            try checkpoint.write(to: checkpointFolder + "/" + Checkpoint.fileName(step: step))
+            for old in Checkpoint.list(folder: checkpointFolder).dropFirst(job.checkpointKeep) { try? FileManager.default.removeItem(atPath: old) }
+        }
+        try watchdog.guarded("barrier after checkpoint", step: step) { () throws(MPIError) in try communicator.barrier() }
+    }
+}
