@@ -25,7 +25,7 @@ public func applyCheckpoint(_ checkpoint: Checkpoint, to model: any TrainableMod
 /// A checkpoint's job and its model with the checkpoint's state.
 public func loadModel(checkpointPath path: String) throws -> (job: Job, model: any TrainableModel, checkpoint: Checkpoint) {
     let checkpoint = try Checkpoint.read(path: path)
-    guard let job = try? JSONDecoder().decode(Job.self, from: Data(checkpoint.job.utf8)) else {
+    guard let job = try? Job.decodeStored(checkpoint.job) else {
         throw TrainingError(message: "\(path): its job description cannot be read (written by another gentrain version?)")
     }
     let model = makeModel(job)
@@ -90,7 +90,7 @@ extension Trainer {
     }
 
     func checkJobMatches(_ checkpoint: Checkpoint, path: String) throws {
-        guard let saved = try? JSONDecoder().decode(Job.self, from: Data(checkpoint.job.utf8)) else {
+        guard let saved = try? Job.decodeStored(checkpoint.job) else {
             throw TrainingError(message: "\(path): its job description cannot be read")
         }
         let differences = job.differences(from: saved)

@@ -313,3 +313,31 @@ public struct Job: Codable, Equatable, Sendable {
         }
     }
 }
+
+extension Job {
+    /// Fields that are absent from the stored JSON when unset (JSONEncoder omits nil optionals).
+    static let optionalFields: Set<String> = ["steps", "epochs", "classes", "hostfile", "evaluatorPath"]
+
+    /// A job from the canonical JSON a checkpoint stores. A checkpoint written before a field existed lacks
+    /// it: such fields take the defaults of a job of the same model kind, so older runs stay resumable.
+    public static func decodeStored(_ text: String) throws -> Job {
+        if let job = try? JSONDecoder().decode(Job.self, from: Data(text.utf8)) { return job }
+        guard let stored = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+              let name = stored["name"] as? String, let kind = stored["modelKind"] as? String, Job.modelGroups[kind] != nil else {
+            throw JobError(location: SourceLocation(file: "(checkpoint)", line: 0, column: 0), key: "",
+                           message: "the stored job description is not a gentrain job")
+        }
+        let minimal = "name: \(name)\nmodel: {kind: \(kind)}\ntrain: {steps: 1}\n"
+        let defaults = try Job(YAMLTree.parse(minimal, file: "(defaults)"))
+        var merged = (try JSONSerialization.jsonObject(with: Data(defaults.canonicalJSON.utf8))) as? [String: Any] ?? [:]
+        for field in optionalFields { merged[field] = nil }
+        let defaultSpecs = merged["optimizers"] as? [String: [String: Any]] ?? [:]
+        for (key, value) in stored { merged[key] = value }
+        if let specs = stored["optimizers"] as? [String: [String: Any]] {
+            merged["optimizers"] = specs.mapValues { spec in
+                (defaultSpecs.values.first ?? [:]).merging(spec) { $1 }
+            }
+        }
+        return try JSONDecoder().decode(Job.self, from: JSONSerialization.data(withJSONObject: merged))
+    }
+}

@@ -109,6 +109,22 @@ checkpoint: {every_steps: 10, keep: 2}
         #expect(job.differences(from: try Job.load(path: writeJob(text.replacingOccurrences(of: "every_epochs: 2", with: "every_epochs: 5")))).isEmpty)
     }
 
+    /// A checkpoint written before the evaluation, schedule and hostfile fields existed still resumes.
+    @Test func storedJobsFromBeforeNewFieldsTakeTheDefaults() throws {
+        let job = try Job.load(path: writeJob(validJob))
+        var object = try #require(JSONSerialization.jsonObject(with: Data(job.canonicalJSON.utf8)) as? [String: Any])
+        for key in ["evalEveryEpochs", "evalMetrics", "evalSamples", "evalReference", "kidSubsets", "kidSubsetSize"] { object[key] = nil }
+        var optimizers = try #require(object["optimizers"] as? [String: [String: Any]])
+        optimizers["model"]?["schedule"] = nil
+        object["optimizers"] = optimizers
+        let old = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        #expect((try? JSONDecoder().decode(Job.self, from: Data(old.utf8))) == nil)
+        let decoded = try Job.decodeStored(old)
+        #expect(decoded == job)
+        #expect(decoded.steps == 20 && decoded.epochs == nil && decoded.classes == [1, 3])
+        #expect { try Job.decodeStored("{\"name\": 3}") } throws: { "\($0)".contains("not a gentrain job") }
+    }
+
     @Test func missingJobFile() {
         #expect { try Job.load(path: "/nonexistent/job.yaml") } throws: { "\($0)".contains("/nonexistent/job.yaml") && "\($0)".contains("not found") }
     }
