@@ -28,11 +28,19 @@ struct BatchOptions: ParsableArguments {
         return request
     }
 
-    func emit(_ script: String, submitWith command: String) throws {
-        guard let output else { return print(script, terminator: "") }
-        try script.write(toFile: output, atomically: true, encoding: .utf8)
-        chmod(output, 0o755)
-        print("wrote \(output); submit it with: \(command) \(output)")
+    /// Builds the script with `make` and prints or writes it; bad input is one line and exit code 1.
+    func emit(_ command: String, tasksPerNode: Int, time: String?, queue: String?,
+              _ make: (BatchRequest) throws(LaunchError) -> String) throws {
+        do {
+            let script = try make(request(tasksPerNode: tasksPerNode, time: time, queue: queue))
+            guard let output else { return print(script, terminator: "") }
+            try script.write(toFile: output, atomically: true, encoding: .utf8)
+            chmod(output, 0o755)
+            print("wrote \(output); submit it with: \(command) \(output)")
+        } catch let error as LaunchError {
+            FileHandle.standardError.write(Data("gentrain \(command): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 
@@ -47,12 +55,7 @@ struct Sbatch: ParsableCommand {
     @Option(help: "Partition.") var partition: String?
 
     func run() throws {
-        do {
-            try options.emit(sbatchScript(options.request(tasksPerNode: tasksPerNode, time: time, queue: partition)), submitWith: "sbatch")
-        } catch let error as LaunchError {
-            FileHandle.standardError.write(Data("gentrain sbatch: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        try options.emit("sbatch", tasksPerNode: tasksPerNode, time: time, queue: partition, sbatchScript)
     }
 }
 
@@ -67,11 +70,6 @@ struct Qsub: ParsableCommand {
     @Option(help: "Queue.") var queue: String?
 
     func run() throws {
-        do {
-            try options.emit(qsubScript(options.request(tasksPerNode: ppn, time: walltime, queue: queue)), submitWith: "qsub")
-        } catch let error as LaunchError {
-            FileHandle.standardError.write(Data("gentrain qsub: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        try options.emit("qsub", tasksPerNode: ppn, time: walltime, queue: queue, qsubScript)
     }
 }

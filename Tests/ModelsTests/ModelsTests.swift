@@ -67,6 +67,24 @@ func images(_ count: Int, seed: UInt64, low: Float = 0, high: Float = 1) -> Tens
         #expect(split.scalars == fused.scalars)
     }
 
+    /// The validation loss is a sum over images whose noise depends only on each image's index: any split of the
+    /// set into pieces (as ranks hold them) adds up to the whole; and it is the training loss summed over images.
+    @Test func validationLossesAddUpOverAnySplit() {
+        let batch = images(5, seed: 11)
+        let random = CounterRandom(seed: 3)
+        let vae = VariationalAutoencoder(seed: 6)
+        let whole = vae.validationLossSum(batch, firstSample: 10, random: random)
+        let pieces = [0..<2, 2..<3, 3..<5].reduce(0.0) { total, range in
+            total + vae.validationLossSum(slice(Variable(batch), axis: 0, range: range).value, firstSample: 10 + range.lowerBound, random: random)
+        }
+        #expect(abs(whole - pieces) <= 1e-5 * abs(whole), "\(whole) vs \(pieces)")
+        // Another index gives other noise, hence another value: the index really keys the noise.
+        #expect(vae.validationLossSum(batch, firstSample: 11, random: random) != whole)
+        let autoencoder = Autoencoder(seed: 7)
+        let mean = withoutGradient { autoencoder.loss(batch, globalBatch: 5).value.scalar }
+        #expect(abs(autoencoder.validationLossSum(batch, firstSample: 0, random: random) - 5 * Double(mean)) <= 1e-5 * 5 * Double(mean))
+    }
+
     @Test func vaeLossIsReconstructionPlusDivergence() {
         let model = VariationalAutoencoder(seed: 3)
         let batch = images(3, seed: 5)
