@@ -72,7 +72,8 @@ public struct KernelSubsets: Equatable, Sendable {
 /// Unbiased MMD^2 with the cubic polynomial kernel between `x` [m, dimension] and `y` [n, dimension].
 public func polynomialMMD(_ x: UnsafePointer<Double>, rows m: Int, _ y: UnsafePointer<Double>, rows n: Int, dimension: Int) -> Double {
     let scale = 1 / Double(dimension)
-    /// Sum of (dot / d + 1)^3 over `dots` [rows, columns], or over its strict upper triangle doubled.
+    /// Sum of (dot / d + 1)^3 over `dots` [rows, columns], or over its strict upper triangle doubled (all a Gram
+    /// matrix's upper triangle holds).
     func kernelSum(_ dots: [Double], rows: Int, columns: Int, offDiagonalOnly: Bool) -> Double {
         dots.withUnsafeBufferPointer { buffer in
             var sum = 0.0
@@ -88,8 +89,8 @@ public func polynomialMMD(_ x: UnsafePointer<Double>, rows m: Int, _ y: UnsafePo
             return offDiagonalOnly ? 2 * sum : sum
         }
     }
-    let xx = kernelSum(rowDotProducts(x, rows: m, x, rows: m, dimension: dimension), rows: m, columns: m, offDiagonalOnly: true)
-    let yy = kernelSum(rowDotProducts(y, rows: n, y, rows: n, dimension: dimension), rows: n, columns: n, offDiagonalOnly: true)
+    let xx = kernelSum(upperRowGram(x, rows: m, dimension: dimension), rows: m, columns: m, offDiagonalOnly: true)
+    let yy = kernelSum(upperRowGram(y, rows: n, dimension: dimension), rows: n, columns: n, offDiagonalOnly: true)
     let xy = kernelSum(rowDotProducts(x, rows: m, y, rows: n, dimension: dimension), rows: m, columns: n, offDiagonalOnly: false)
     return xx / Double(m * (m - 1)) + yy / Double(n * (n - 1)) - 2 * xy / Double(m * n)
 }

@@ -47,6 +47,16 @@ public func rowDotProducts(_ a: UnsafePointer<Double>, rows m: Int, _ b: UnsafeP
     return result
 }
 
+/// The upper triangle (diagonal included) of `A A^T` for `A` [m, dimension]: the [m, m] dot products of the rows
+/// with each other, at half a general product's cost; the strict lower triangle is left at zero.
+public func upperRowGram(_ a: UnsafePointer<Double>, rows m: Int, dimension: Int) -> [Double] {
+    var result = [Double](repeating: 0, count: m * m)
+    result.withUnsafeMutableBufferPointer { output in
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(m), Int32(dimension), 1, a, Int32(dimension), 0, output.baseAddress, Int32(m))
+    }
+    return result
+}
+
 /// Row-major product `A B` of square [n, n] matrices.
 func squareProduct(_ a: [Double], _ b: [Double], dimension n: Int) -> [Double] {
     var result = [Double](repeating: 0, count: n * n)

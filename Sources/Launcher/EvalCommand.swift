@@ -38,24 +38,25 @@ struct Eval: ParsableCommand {
                 } else {
                     print("\(checkpoint) (step \(record["step"]!)) on \(communicator.size) rank(s): " + describeEvaluation(record))
                 }
-        }
+            }
         }
     }
 
     func evaluate(_ communicator: Communicator) throws -> [String: Any] {
-        let (job, model, saved, resources) = try agreeOnSuccess(communicator) { () throws -> (Job, any TrainableModel, Checkpoint, EvaluationResources) in
+        let (job, model, saved, asked, resources) = try agreeOnSuccess(communicator) {
+            () throws -> (Job, any TrainableModel, Checkpoint, [String], EvaluationResources) in
             let (job, model, saved) = try loadModel(checkpointPath: checkpoint)
             let possible = Job.modelMetrics[job.modelKind] ?? []
-            let asked = metrics.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } } ?? possible
+            let asked = metrics.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } } ?? job.evalMetrics
             if let unknown = asked.first(where: { !possible.contains($0) }) {
                 throw ValidationError("a \(job.modelKind) cannot report '\(unknown)'" + (possible.isEmpty ? "" : " (it reports \(possible.joined(separator: ", ")))"))
             }
             let resources = try EvaluationResources(job: job, metrics: asked, reference: reference, evaluatorPath: evaluator)
             if let limit { resources.limitReference(to: limit) }
-            return (job, model, saved, resources)
+            return (job, model, saved, asked, resources)
         }
         var settings = EvaluationSettings(job: job)
-        settings.metrics = metrics.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } } ?? settings.metrics
+        settings.metrics = asked
         settings.samples = samples ?? min(10_000, resources.reference.count)
         settings.kidSubsets = kidSubsets
         settings.kidSubsetSize = kidSubsetSize ?? min(1000, settings.samples, resources.reference.count)

@@ -42,7 +42,7 @@ struct Features: ParsableCommand {
                 try writeNumPy(allLogits.map(Float.init), rows: count, dimension: extractor.classCount, to: output + ".logits.npy")
                 print("\(output).features.npy [\(count), \(extractor.featureDimension)] and \(output).logits.npy [\(count), \(extractor.classCount)]: "
                       + "\(extractor.name), sha256 \(extractor.weightsDigest)")
-        }
+            }
         }
     }
 

@@ -5,8 +5,6 @@ import LaunchPlanning
 
 /// The signal the launcher received (0: none); set by a C signal handler, read by the supervision loop.
 nonisolated(unsafe) var receivedSignal: Int32 = 0
-/// The tail of mpirun's error output in the last attempt.
-nonisolated(unsafe) var lastErrorOutput = ""
 
 /// The last 64 KiB of a stream, appended from a reader thread.
 final class OutputTail: @unchecked Sendable {
@@ -88,9 +86,9 @@ struct Run: ParsableCommand {
             log("starting \(loaded.name): \(plan.ranks) rank(s) x \(plan.threadsPerRank) thread(s) on \(plan.placement)"
                 + (attempt > 0 ? ", restart \(attempt) of \(maxRestarts)" : ""))
             log(plan.commandLine)
-            let (status, forwarded) = try supervise(plan)
+            let (status, forwarded, errorOutput) = try supervise(plan)
             if status == 0 { return }
-            if let failure = diagnoseLaunchFailure(lastErrorOutput) {
+            if let failure = diagnoseLaunchFailure(errorOutput) {
                 log("mpirun could not start the job: \(failure)")
                 throw ExitCode(1)
             }
@@ -115,8 +113,9 @@ struct Run: ParsableCommand {
     }
 
     /// Runs mpirun as a child; forwards SIGTERM and SIGUSR1 to it as SIGUSR1 (the ranks' checkpoint request;
-    /// mpirun would answer SIGTERM by killing them). Returns mpirun's exit status and the signal forwarded.
-    func supervise(_ plan: LaunchPlan) throws -> (status: Int32, forwarded: Int32) {
+    /// mpirun would answer SIGTERM by killing them). Returns mpirun's exit status, the signal forwarded and the
+    /// tail of mpirun's error output.
+    func supervise(_ plan: LaunchPlan) throws -> (status: Int32, forwarded: Int32, errorOutput: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: plan.executable)
         process.arguments = plan.arguments
@@ -130,13 +129,6 @@ struct Run: ParsableCommand {
             tail.append(data)
         }
         try process.run()
-        defer {
-            errors.fileHandleForReading.readabilityHandler = nil
-            let rest = errors.fileHandleForReading.readDataToEndOfFile()
-            FileHandle.standardError.write(rest)
-            tail.append(rest)
-            lastErrorOutput = tail.text
-        }
         var forwarded: Int32 = 0
         while process.isRunning {
             if receivedSignal != 0 && forwarded == 0 {
@@ -146,7 +138,11 @@ struct Run: ParsableCommand {
             }
             usleep(100_000)
         }
-        return (process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus, forwarded)
+        errors.fileHandleForReading.readabilityHandler = nil
+        let rest = errors.fileHandleForReading.readDataToEndOfFile()
+        FileHandle.standardError.write(rest)
+        tail.append(rest)
+        return (process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus, forwarded, tail.text)
     }
 
     func installSignalHandlers() {
