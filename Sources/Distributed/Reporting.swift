@@ -55,8 +55,22 @@ public func peakResidentMegabytes() -> Double {
 public struct JSONLinesWriter {
     let handle: FileHandle
 
-    public init(path: String) throws {
-        FileManager.default.createFile(atPath: path, contents: nil)
+    /// Opens `path` for appending after the records of steps up to `step` already in it (a run resumed at
+    /// step k keeps the first k steps' lines and drops those of steps it will redo; a fresh run, step 0,
+    /// starts the file afresh).
+    public init(path: String, keepingStepsThrough step: Int = 0) throws {
+        var kept = Data()
+        if step > 0, let existing = FileManager.default.contents(atPath: path) {
+            for line in existing.split(separator: UInt8(ascii: "\n")) {
+                let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
+                if let recorded = object?["step"] as? Int, recorded > step { continue }
+                kept.append(contentsOf: line)
+                kept.append(UInt8(ascii: "\n"))
+            }
+        }
+        guard FileManager.default.createFile(atPath: path, contents: kept) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
         handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         handle.seekToEndOfFile()
     }

@@ -94,7 +94,7 @@ public final class Trainer {
         if isReporter {
             try FileManager.default.createDirectory(atPath: job.output, withIntermediateDirectories: true)
             try job.canonicalJSON.write(toFile: job.output + "/job.resolved.json", atomically: true, encoding: .utf8)
-            metrics = try JSONLinesWriter(path: job.output + "/metrics.jsonl")
+            metrics = try JSONLinesWriter(path: job.output + "/metrics.jsonl", keepingStepsThrough: step)
             log("\(job.name): \(job.modelKind) on \(dataset.count) images from \(job.dataPath), \(communicator.size) rank(s), "
                 + "global batch \(job.batchSize), \(totalSteps) steps (\(schedule.stepsPerEpoch) per epoch, \(job.sampling) sampling"
                 + (schedule.droppedPerEpoch > 0 ? ", the last \(schedule.droppedPerEpoch) samples of each epoch's permutation unused" : "") + ")"

@@ -140,6 +140,12 @@ func metricLines(_ output: String) -> Int {
         #expect(second.status == 0 && second.output.contains("resuming at step 2"), "\(second.output)")
         let (a, b) = (try finalCheckpoint(straight, step: 4), try finalCheckpoint(interrupted, step: 4))
         #expect(a.groups == b.groups)
+        // The resumed run appends to the metrics of the first part instead of replacing them.
+        let metrics = try String(contentsOfFile: interrupted + "/metrics.jsonl", encoding: .utf8)
+        let steps = metrics.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["step"] as? Int
+        }
+        #expect(steps == [1, 2, 3, 4], "\(metrics)")
         // Resuming the interrupted run on 3 ranks continues it with the same numbers, up to rounding.
         let third = runFolder("third")
         try FileManager.default.createDirectory(atPath: third + "/checkpoints", withIntermediateDirectories: true)
