@@ -9,15 +9,25 @@ public final class TensorStorage: @unchecked Sendable {
     /// The first value. Valid for the lifetime of the storage.
     public let pointer: UnsafeMutablePointer<Float>
 
-    /// Allocates `count` values, set to zero when `zeroed`.
+    /// Allocates `count` values, set to zero when `zeroed`. Large buffers come from `BufferPool`.
     public init(count: Int, zeroed: Bool = true) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let raw = bytes >= BufferPool.minimumBytes
+            ? BufferPool.shared.take(bytes: bytes)
+            : UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         if zeroed { pointer.initialize(repeating: 0, count: count) }
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        if bytes >= BufferPool.minimumBytes {
+            BufferPool.shared.give(UnsafeMutableRawPointer(pointer), bytes: bytes)
+        } else {
+            UnsafeMutableRawPointer(pointer).deallocate()
+        }
+    }
 }
 
 /// An n-dimensional array of Float32 values with value semantics.
