@@ -5,6 +5,7 @@ import PackageDescription
 ///
 /// Module map (one concern per module):
 /// - `CMPI`, `CBLAS`, `CZlib`: system-library shims over Open MPI, OpenBLAS (+LAPACK) and zlib.
+/// - `COneDNN`: convolution kernels over oneDNN (`libdnnl-dev`) for NCHW buffers, primitives cached per shape.
 /// - `TensorCore`: tensors, kernels, reverse-mode autodiff, layers, losses, optimizers.
 /// - `DataIO`: IDX datasets, PNG pictures.
 /// - `Communication`: the typed MPI communicator (collectives, non-blocking all-reduce).
@@ -31,7 +32,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "COneDNN", path: "Sources/COneDNN",
+                linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "COneDNN"]),
         .target(name: "DataIO", dependencies: ["CZlib", "TensorCore"]),
         .target(name: "Communication", dependencies: ["CMPI"]),
         .target(name: "Evaluation", dependencies: ["CBLAS", "Communication", "TensorCore", "DataIO", "Models"]),

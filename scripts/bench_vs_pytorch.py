@@ -9,6 +9,10 @@ is faster). PyTorch comes from PyPI (`pip install torch`); its reference models 
 
     python3 scripts/bench_vs_pytorch.py [--rounds 2] [--threads 1,2] [--models ae,vae,dcgan]
                                         [--anchors ../shared/anchors] [--iters 10]
+                                        [--algorithms onednn,im2col]
+
+`--algorithms` runs gentrain once per convolution algorithm (`GENTRAIN_CONVOLUTION`); the first is the one
+the ratios use.
 """
 import argparse
 import json
@@ -36,7 +40,9 @@ def main():
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--algorithms", default="onednn")
     args = parser.parse_args()
+    algorithms = args.algorithms.split(",")
     torch_script = os.path.join(args.anchors, "bench_torch.py")
     if not os.path.exists(torch_script):
         sys.exit(f"{torch_script} not found: pass --anchors FOLDER")
@@ -44,30 +50,42 @@ def main():
     for round_index in range(args.rounds):
         for model in args.models.split(","):
             for threads in [int(t) for t in args.threads.split(",")]:
-                programs = {
-                    "gentrain": [args.gentrain, "bench", model, "--batch", str(args.batch), "--steps", str(args.iters),
-                                 "--warmup", str(args.warmup), "--threads", str(threads), "--json"],
+                gentrain = [args.gentrain, "bench", model, "--batch", str(args.batch), "--steps", str(args.iters),
+                            "--warmup", str(args.warmup), "--threads", str(threads), "--json"]
+                programs = {f"gentrain {algorithm}": (gentrain, algorithm) for algorithm in algorithms}
+                programs.update({
                     "torch NCHW": [sys.executable, torch_script, "steps", "--threads", str(threads), "--models", TORCH_NAMES[model],
                                    "--batch", str(args.batch), "--iters", str(args.iters), "--warmup", str(args.warmup)],
                     "torch NHWC": [sys.executable, torch_script, "steps", "--threads", str(threads), "--models", TORCH_NAMES[model],
                                    "--batch", str(args.batch), "--iters", str(args.iters), "--warmup", str(args.warmup), "--channels-last"],
-                }
+                })
                 for name, command in programs.items():
-                    result = run_json(command)
+                    environment = None
+                    if isinstance(command, tuple):
+                        command, algorithm = command
+                        environment = dict(os.environ, GENTRAIN_CONVOLUTION=algorithm)
+                    result = run_json(command, environment)
+                    result["program"] = name
                     result["round"] = round_index
                     print(json.dumps(result), flush=True)
                     results.setdefault((model, threads, name), []).append(result)
     print()
-    print("| model | threads | gentrain ms | torch NCHW ms | torch NHWC ms | best torch / gentrain | gentrain GFLOP/s | gentrain peak RSS MB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    ours_columns = " | ".join(f"gentrain {algorithm} ms" for algorithm in algorithms)
+    print(f"| model | threads | {ours_columns} | torch NCHW ms | torch NHWC ms | torch NCHW / gentrain | best torch / gentrain"
+          " | gentrain GFLOP/s | gentrain peak RSS MB |")
+    print("| --- " * (8 + len(algorithms)) + "|")
     for model in args.models.split(","):
         for threads in [int(t) for t in args.threads.split(",")]:
-            ours = statistics.median(r["ms_median"] for r in results[(model, threads, "gentrain")])
-            nchw = statistics.median(r["ms_median"] for r in results[(model, threads, "torch NCHW")])
-            nhwc = statistics.median(r["ms_median"] for r in results[(model, threads, "torch NHWC")])
-            gflops = statistics.median(r["gflops_achieved"] for r in results[(model, threads, "gentrain")])
-            rss = max(r["peak_rss_mb"] for r in results[(model, threads, "gentrain")])
-            print(f"| {model} | {threads} | {ours:.0f} | {nchw:.0f} | {nhwc:.0f} | {min(nchw, nhwc) / ours:.2f} | {gflops:.1f} | {rss:.0f} |")
+            def median(name, key="ms_median"):
+                return statistics.median(r[key] for r in results[(model, threads, name)])
+            ours = [median(f"gentrain {algorithm}") for algorithm in algorithms]
+            nchw, nhwc = median("torch NCHW"), median("torch NHWC")
+            first = f"gentrain {algorithms[0]}"
+            gflops = median(first, "gflops_achieved")
+            rss = max(r["peak_rss_mb"] for r in results[(model, threads, first)])
+            times = " | ".join(f"{value:.0f}" for value in ours)
+            print(f"| {model} | {threads} | {times} | {nchw:.0f} | {nhwc:.0f} | {nchw / ours[0]:.2f} | {min(nchw, nhwc) / ours[0]:.2f}"
+                  f" | {gflops:.1f} | {rss:.0f} |")
 
 
 if __name__ == "__main__":

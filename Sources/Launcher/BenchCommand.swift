@@ -42,7 +42,22 @@ struct Bench: ParsableCommand {
     @Option(help: "Ranks: the step runs data-parallel through mpirun, alternating with 1 rank to give the speedup.") var ranks = 1
     @Option(help: "Alternating rounds of 1 rank and --ranks ranks.") var rounds = 2
     @Option(help: "Gradient bucket size (MB) with --ranks.") var bucketMb = 4.0
+    @Option(help: """
+        Convolution algorithms, comma-separated (onednn, im2col; default $GENTRAIN_CONVOLUTION or onednn). With two or \
+        more, steps alternate between them in one process and each is reported with its step-by-step ratio to the first.
+        """) var convolution: String?
     @Flag(help: .hidden) var inWorld = false
+
+    /// The algorithms `--convolution` names (the default algorithm alone when not given).
+    func convolutionAlgorithms() throws -> [ConvolutionAlgorithm] {
+        guard let convolution else { return [ConvolutionAlgorithm.current] }
+        return try convolution.split(separator: ",").map { name in
+            guard let algorithm = ConvolutionAlgorithm(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw ValidationError("--convolution: '\(name)' is not one of \(ConvolutionAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return algorithm
+        }
+    }
 
     func run() throws {
         if ranks > 1 && !inWorld { return try benchAcrossRanks() }
@@ -69,33 +84,45 @@ struct Bench: ParsableCommand {
                                       globalBatch: batch)
             trainable.trainStep(TrainingBatch(images: images), context: context)
         }
+        let algorithms = try convolutionAlgorithms()
         let counter = FlopCounter()
-        var times: [Double] = []
+        var times = [[Double]](repeating: [], count: algorithms.count)
         Parallelism.$threads.withValue(threads) {
             FlopCounter.$current.withValue(counter) { step(0) }
-            for index in 0..<warmup { step(index + 1) }
+            for algorithm in algorithms {
+                ConvolutionAlgorithm.$current.withValue(algorithm) { for index in 0..<warmup { step(index + 1) } }
+            }
+            // With several algorithms the steps alternate, so the machine's drift hits them alike.
             for index in 0..<steps {
-                let start = DispatchTime.now().uptimeNanoseconds
-                step(warmup + 1 + index)
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                for (position, algorithm) in algorithms.enumerated() {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    ConvolutionAlgorithm.$current.withValue(algorithm) { step(warmup + 1 + index) }
+                    times[position].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                }
             }
         }
-        let (medianTime, gflop) = (median(times), counter.operations / 1e9)
-        times.sort()
-        let result: [String: Any] = [
-            "framework": "gentrain", "version": gentrainVersion, "model": model.rawValue, "batch": batch, "threads": threads,
-            "steps": steps, "ms_median": round2(medianTime), "ms_min": round2(times.first!), "ms_max": round2(times.last!),
-            "img_s": round2(Double(batch) / medianTime * 1000), "gflop_step": round2(gflop),
-            "gflops_achieved": round2(gflop / medianTime * 1000), "peak_rss_mb": round2(peakResidentMegabytes()),
-            "blas_core": BLASThreads.coreName,
-        ]
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-        } else {
-            print(String(format: "%@ batch %d, %d thread(s): median %.1f ms/step (min %.1f, max %.1f), %.0f img/s, %.2f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB",
-                         model.rawValue, batch, threads, medianTime, times.first!, times.last!, Double(batch) / medianTime * 1000,
-                         gflop, gflop / medianTime * 1000, peakResidentMegabytes()))
+        let gflop = counter.operations / 1e9
+        for (position, algorithm) in algorithms.enumerated() {
+            let sorted = times[position].sorted(), medianTime = median(sorted)
+            var result: [String: Any] = [
+                "framework": "gentrain", "version": gentrainVersion, "model": model.rawValue, "batch": batch, "threads": threads,
+                "steps": steps, "ms_median": round2(medianTime), "ms_min": round2(sorted.first!), "ms_max": round2(sorted.last!),
+                "img_s": round2(Double(batch) / medianTime * 1000), "gflop_step": round2(gflop),
+                "gflops_achieved": round2(gflop / medianTime * 1000), "peak_rss_mb": round2(peakResidentMegabytes()),
+                "blas_core": BLASThreads.coreName, "convolution": algorithm.rawValue,
+            ]
+            // Each step against the first algorithm's step next to it: above 1 means slower than the first.
+            let pairedRatio = median(zip(times[position], times[0]).map { $0 / $1 })
+            if position > 0 { result["paired_ratio_to_\(algorithms[0].rawValue)"] = (pairedRatio * 1000).rounded() / 1000 }
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(String(format: "%@ batch %d, %d thread(s), %@ convolutions: median %.1f ms/step (min %.1f, max %.1f), %.0f img/s, %.2f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB",
+                             model.rawValue, batch, threads, algorithm.rawValue, medianTime, sorted.first!, sorted.last!,
+                             Double(batch) / medianTime * 1000, gflop, gflop / medianTime * 1000, peakResidentMegabytes())
+                      + (position > 0 ? String(format: "; step by step %.3fx the time of %@", pairedRatio, algorithms[0].rawValue) : ""))
+            }
         }
     }
 }

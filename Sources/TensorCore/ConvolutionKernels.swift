@@ -170,7 +170,12 @@ struct ChunkPlan {
 
 /// `output = conv(input, weight) + bias`. output [N, O, HO, WO] is overwritten.
 public func convolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry) {
+                               bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry,
+                               algorithm: ConvolutionAlgorithm = .current) {
+    if algorithm == .oneDNN {
+        oneDNNConvolutionForward(output: output, input: input, weight: weight, bias: bias, geometry: g)
+        return
+    }
     let plan = ChunkPlan(g)
     let columnsSize = g.patchSize * plan.chunk * g.outputPlane
     plan.run(workspaceSize: columnsSize + g.outputChannels * plan.chunk * g.outputPlane) { first, images, workspace, _ in
@@ -203,7 +208,21 @@ private func withWeightGradientAccumulators(_ weightGradient: UnsafeMutablePoint
 /// `weightGradient += outputGradient x unfold(input)^T`, `biasGradient += sum(outputGradient)`. Nil outputs are skipped.
 public func convolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
                                 biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>,
-                                input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry) {
+                                input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
+                                algorithm: ConvolutionAlgorithm = .current) {
+    if algorithm == .oneDNN {
+        if let inputGradient {
+            oneDNNConvolutionBackwardData(inputGradient: inputGradient, outputGradient: outputGradient, weight: weight,
+                                          geometry: g, accumulate: true)
+        }
+        if let weightGradient {
+            oneDNNConvolutionBackwardWeights(weightGradient: weightGradient, outputGradient: outputGradient, input: input, geometry: g)
+        }
+        if let biasGradient {
+            accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.outputChannels, plane: g.outputPlane)
+        }
+        return
+    }
     let plan = ChunkPlan(g)
     let columnsSize = g.patchSize * plan.chunk * g.outputPlane
     withWeightGradientAccumulators(weightGradient, count: g.outputChannels * g.patchSize, workers: plan.workers) { accumulator in
@@ -233,11 +252,14 @@ public func convolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, wei
 /// weight [O, C, KH, KW]). output is overwritten.
 public func transposedConvolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                                          weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                                         geometry g: ConvolutionGeometry) {
-    let outputCount = g.batch * g.inputChannels * g.inputPlane
-    output.update(repeating: 0, count: outputCount)
-    convolutionBackward(inputGradient: output, weightGradient: nil, biasGradient: nil, outputGradient: input,
-                        input: output, weight: weight, geometry: g)
+                                         geometry g: ConvolutionGeometry, algorithm: ConvolutionAlgorithm = .current) {
+    if algorithm == .oneDNN {
+        oneDNNConvolutionBackwardData(inputGradient: output, outputGradient: input, weight: weight, geometry: g, accumulate: false)
+    } else {
+        output.update(repeating: 0, count: g.batch * g.inputChannels * g.inputPlane)
+        convolutionBackward(inputGradient: output, weightGradient: nil, biasGradient: nil, outputGradient: input,
+                            input: output, weight: weight, geometry: g, algorithm: algorithm)
+    }
     if let bias {
         for image in 0..<g.batch {
             for channel in 0..<g.inputChannels {
@@ -252,7 +274,21 @@ public func transposedConvolutionForward(output: UnsafeMutablePointer<Float>, in
 /// `inputGradient += conv(outputGradient)`, `weightGradient += input x unfold(outputGradient)^T`.
 public func transposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
                                           biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>,
-                                          input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry) {
+                                          input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
+                                          algorithm: ConvolutionAlgorithm = .current) {
+    if algorithm == .oneDNN {
+        if let inputGradient {
+            oneDNNConvolutionForward(output: inputGradient, input: outputGradient, weight: weight, bias: nil, geometry: g,
+                                     accumulate: true)
+        }
+        if let weightGradient {
+            oneDNNConvolutionBackwardWeights(weightGradient: weightGradient, outputGradient: input, input: outputGradient, geometry: g)
+        }
+        if let biasGradient {
+            accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.inputChannels, plane: g.inputPlane)
+        }
+        return
+    }
     let plan = ChunkPlan(g)
     let columnsSize = g.patchSize * plan.chunk * g.outputPlane
     withWeightGradientAccumulators(weightGradient, count: g.outputChannels * g.patchSize, workers: plan.workers) { accumulator in

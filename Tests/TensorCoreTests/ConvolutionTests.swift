@@ -38,8 +38,8 @@ import Testing
         #expect(upValid.inputHeight == 15)
     }
 
-    @Test(arguments: cases)
-    func fastKernelsMatchNaive(_ c: Case) {
+    @Test(arguments: cases, ConvolutionAlgorithm.allCases)
+    func fastKernelsMatchNaive(_ c: Case, algorithm: ConvolutionAlgorithm) {
         let g = ConvolutionGeometry.convolution(batch: c.batch, inputChannels: c.channels, height: c.size, width: c.size,
                                                 outputChannels: c.outputs, kernelSize: c.kernel, stride: c.stride, padding: c.padding)
         let input = randomTensor([g.batch, g.inputChannels, g.inputHeight, g.inputWidth], seed: 1)
@@ -48,7 +48,7 @@ import Testing
         let outputShape = [g.batch, g.outputChannels, g.outputHeight, g.outputWidth]
         let fast = Tensor(zeros: outputShape), naive = Tensor(zeros: outputShape)
         convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer,
-                           bias: bias.readPointer, geometry: g)
+                           bias: bias.readPointer, geometry: g, algorithm: algorithm)
         convolutionForwardNaive(output: naive.sharedWritePointer, input: input.readPointer, weight: weight.readPointer,
                                 bias: bias.readPointer, geometry: g)
         #expect(maxDifference(fast, naive) < 1e-5)
@@ -59,7 +59,7 @@ import Testing
         let fastBias = Tensor(zeros: bias.shape)
         convolutionBackward(inputGradient: fastInput.sharedWritePointer, weightGradient: fastWeight.sharedWritePointer,
                             biasGradient: fastBias.sharedWritePointer, outputGradient: upstream.readPointer,
-                            input: input.readPointer, weight: weight.readPointer, geometry: g)
+                            input: input.readPointer, weight: weight.readPointer, geometry: g, algorithm: algorithm)
         convolutionBackwardNaive(inputGradient: naiveInput.sharedWritePointer, weightGradient: naiveWeight.sharedWritePointer,
                                  outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g)
         #expect(maxDifference(fastInput, naiveInput) < 1e-5)
@@ -68,8 +68,8 @@ import Testing
         #expect(maxDifference(fastBias, biasReference) < 1e-5)
     }
 
-    @Test(arguments: cases)
-    func transposedKernelsMatchNaiveAdjoint(_ c: Case) {
+    @Test(arguments: cases, ConvolutionAlgorithm.allCases)
+    func transposedKernelsMatchNaiveAdjoint(_ c: Case, algorithm: ConvolutionAlgorithm) {
         // The transposed convolution of x is the convolution's input gradient for upstream x.
         let g = ConvolutionGeometry.transposed(batch: c.batch, inputChannels: c.channels, height: c.size, width: c.size,
                                                outputChannels: c.outputs, kernelSize: c.kernel, stride: c.stride, padding: c.padding)
@@ -78,35 +78,65 @@ import Testing
         let outputShape = [g.batch, g.inputChannels, g.inputHeight, g.inputWidth]
         let fast = Tensor(zeros: outputShape), naive = Tensor(zeros: outputShape)
         transposedConvolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer,
-                                     bias: nil, geometry: g)
+                                     bias: nil, geometry: g, algorithm: algorithm)
         convolutionBackwardNaive(inputGradient: naive.sharedWritePointer, weightGradient: nil, outputGradient: input.readPointer,
                                  input: naive.readPointer, weight: weight.readPointer, geometry: g)
         #expect(maxDifference(fast, naive) < 1e-5)
 
+        // Gradients add to what the buffers hold.
         let upstream = randomTensor(outputShape, seed: 7)
-        let fastInput = Tensor(zeros: input.shape), naiveInput = Tensor(zeros: input.shape)
-        let fastWeight = Tensor(zeros: weight.shape), naiveWeight = Tensor(zeros: weight.shape)
+        let fastInput = Tensor(repeating: -0.5, shape: input.shape)
+        let fastWeight = Tensor(repeating: 0.75, shape: weight.shape), naiveWeight = Tensor(repeating: 0.75, shape: weight.shape)
         transposedConvolutionBackward(inputGradient: fastInput.sharedWritePointer, weightGradient: fastWeight.sharedWritePointer,
                                       biasGradient: nil, outputGradient: upstream.readPointer, input: input.readPointer,
-                                      weight: weight.readPointer, geometry: g)
-        convolutionForwardNaive(output: naiveInput.sharedWritePointer, input: upstream.readPointer, weight: weight.readPointer,
+                                      weight: weight.readPointer, geometry: g, algorithm: algorithm)
+        let convolved = Tensor(zeros: input.shape)
+        convolutionForwardNaive(output: convolved.sharedWritePointer, input: upstream.readPointer, weight: weight.readPointer,
                                 bias: nil, geometry: g)
+        let naiveInput = convolved.map { $0 - 0.5 }
         convolutionBackwardNaive(inputGradient: nil, weightGradient: naiveWeight.sharedWritePointer, outputGradient: input.readPointer,
                                  input: upstream.readPointer, weight: weight.readPointer, geometry: g)
         #expect(maxDifference(fastInput, naiveInput) < 1e-5)
         #expect(maxDifference(fastWeight, naiveWeight) < 1e-4)
     }
 
-    @Test func chunkingOverManyImagesMatchesNaive() {
+    @Test(arguments: ConvolutionAlgorithm.allCases)
+    func chunkingOverManyImagesMatchesNaive(algorithm: ConvolutionAlgorithm) {
         // Enough images that the unfolded columns are processed in several chunks.
         let g = ConvolutionGeometry.convolution(batch: 40, inputChannels: 16, height: 28, width: 28, outputChannels: 2,
                                                 kernelSize: 3, stride: 1, padding: .same)
         #expect(imagesPerChunk(g) < g.batch)
         let input = randomTensor([40, 16, 28, 28], seed: 8), weight = randomTensor([2, 16, 3, 3], seed: 9)
         let fast = Tensor(zeros: [40, 2, 28, 28]), naive = Tensor(zeros: [40, 2, 28, 28])
-        convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
+        convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g, algorithm: algorithm)
         convolutionForwardNaive(output: naive.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
         #expect(maxDifference(fast, naive) < 1e-4)
+    }
+
+    @Test func oneDNNChunksWithARemainderMatchNaive() {
+        // A chunk budget of three images over a batch of eight: chunks of 3, 3 and 2, with gradients adding up.
+        let g = ConvolutionGeometry.convolution(batch: 8, inputChannels: 3, height: 9, width: 9, outputChannels: 5,
+                                                kernelSize: 3, stride: 2, padding: .same)
+        let imageBytes = 4 * (g.inputChannels * g.inputPlane + g.outputChannels * g.outputPlane)
+        let input = randomTensor([8, 3, 9, 9], seed: 50), weight = randomTensor([5, 3, 3, 3], seed: 51)
+        let bias = randomTensor([5], seed: 52), upstream = randomTensor([8, 5, 5, 5], seed: 53)
+        let fast = Tensor(zeros: upstream.shape), naive = Tensor(zeros: upstream.shape)
+        let fastInput = Tensor(repeating: 1, shape: input.shape), naiveInput = Tensor(repeating: 1, shape: input.shape)
+        let fastWeight = Tensor(repeating: 2, shape: weight.shape), naiveWeight = Tensor(repeating: 2, shape: weight.shape)
+        oneDNNConvolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer,
+                                 bias: bias.readPointer, geometry: g, chunkBytes: 3 * imageBytes + 1)
+        oneDNNConvolutionBackwardData(inputGradient: fastInput.sharedWritePointer, outputGradient: upstream.readPointer,
+                                      weight: weight.readPointer, geometry: g, accumulate: true, chunkBytes: 3 * imageBytes)
+        oneDNNConvolutionBackwardWeights(weightGradient: fastWeight.sharedWritePointer, outputGradient: upstream.readPointer,
+                                         input: input.readPointer, geometry: g, chunkBytes: 3 * imageBytes)
+        convolutionForwardNaive(output: naive.sharedWritePointer, input: input.readPointer, weight: weight.readPointer,
+                                bias: bias.readPointer, geometry: g)
+        convolutionBackwardNaive(inputGradient: naiveInput.sharedWritePointer, weightGradient: naiveWeight.sharedWritePointer,
+                                 outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g)
+        #expect(maxDifference(fast, naive) < 1e-5)
+        #expect(maxDifference(fastInput, naiveInput) < 1e-5)
+        #expect(maxDifference(fastWeight, naiveWeight) < 1e-4)
+        #expect(oneDNNImplementations(g).contains("(8 images per chunk)"))
     }
 
     @Test(arguments: [(1, Padding.same), (2, .same), (2, .valid)])
@@ -172,7 +202,8 @@ import Testing
 }
 
 @Suite(.serialized) struct ParallelKernelTests {
-    @Test func twoThreadsGiveTheSameResultsAsNaive() {
+    @Test(arguments: ConvolutionAlgorithm.allCases)
+    func twoThreadsGiveTheSameResultsAsNaive(algorithm: ConvolutionAlgorithm) {
         let g = ConvolutionGeometry.convolution(batch: 3, inputChannels: 5, height: 9, width: 9, outputChannels: 4,
                                                 kernelSize: 3, stride: 2, padding: .same)
         let input = randomTensor([3, 5, 9, 9], seed: 30), weight = randomTensor([4, 5, 3, 3], seed: 31)
@@ -181,9 +212,9 @@ import Testing
         let fastInput = Tensor(zeros: input.shape), naiveInput = Tensor(zeros: input.shape)
         let fastWeight = Tensor(zeros: weight.shape), naiveWeight = Tensor(zeros: weight.shape)
         Parallelism.$threads.withValue(2) {
-            convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
+            convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g, algorithm: algorithm)
             convolutionBackward(inputGradient: fastInput.sharedWritePointer, weightGradient: fastWeight.sharedWritePointer, biasGradient: nil,
-                                outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g)
+                                outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g, algorithm: algorithm)
         }
         convolutionForwardNaive(output: naive.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
         convolutionBackwardNaive(inputGradient: naiveInput.sharedWritePointer, weightGradient: naiveWeight.sharedWritePointer,
@@ -201,7 +232,8 @@ import Testing
 }
 
 @Suite(.serialized) struct ChunkParallelTests {
-    @Test func workersOverChunksMatchNaiveIncludingWeightGradientPartials() {
+    @Test(arguments: ConvolutionAlgorithm.allCases)
+    func workersOverChunksMatchNaiveIncludingWeightGradientPartials(algorithm: ConvolutionAlgorithm) {
         let g = ConvolutionGeometry.convolution(batch: 24, inputChannels: 8, height: 28, width: 28, outputChannels: 3,
                                                 kernelSize: 3, stride: 2, padding: .same)
         let plan = Parallelism.$threads.withValue(2) { ChunkPlan(g) }
@@ -214,15 +246,15 @@ import Testing
         let transposed = Tensor(zeros: input.shape), transposedWeight = Tensor(zeros: weight.shape)
         let transposedInput = Tensor(zeros: upstream.shape)
         Parallelism.$threads.withValue(2) {
-            convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
+            convolutionForward(output: fast.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g, algorithm: algorithm)
             convolutionBackward(inputGradient: fastInput.sharedWritePointer, weightGradient: fastWeight.sharedWritePointer, biasGradient: nil,
-                                outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g)
+                                outputGradient: upstream.readPointer, input: input.readPointer, weight: weight.readPointer, geometry: g, algorithm: algorithm)
             // The transposed convolution of `upstream` is the convolution's input gradient; its backward is the forward.
             transposedConvolutionForward(output: transposed.sharedWritePointer, input: upstream.readPointer, weight: weight.readPointer,
-                                         bias: nil, geometry: g)
+                                         bias: nil, geometry: g, algorithm: algorithm)
             transposedConvolutionBackward(inputGradient: transposedInput.sharedWritePointer, weightGradient: transposedWeight.sharedWritePointer,
                                           biasGradient: nil, outputGradient: input.readPointer, input: upstream.readPointer,
-                                          weight: weight.readPointer, geometry: g)
+                                          weight: weight.readPointer, geometry: g, algorithm: algorithm)
         }
         convolutionForwardNaive(output: naive.sharedWritePointer, input: input.readPointer, weight: weight.readPointer, bias: nil, geometry: g)
         convolutionBackwardNaive(inputGradient: naiveInput.sharedWritePointer, weightGradient: naiveWeight.sharedWritePointer,

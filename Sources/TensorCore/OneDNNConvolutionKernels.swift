@@ -1,0 +1,102 @@
+// Convolution kernels through oneDNN (the `COneDNN` target), with the same contracts as the im2col kernels.
+//
+// Shape legend (NCHW, row-major): input [N, C, H, W]; weight [O, C, KH, KW]; output [N, O, HO, WO].
+// Buffers stay NCHW; oneDNN reorders into its blocked layout inside each call (see COneDNN).
+
+import COneDNN
+import Foundation
+
+/// How convolutions and transposed convolutions are computed.
+public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
+    /// Unfolding a chunk of images into columns, one OpenBLAS sgemm, folding back (`ConvolutionKernels.swift`).
+    case im2col
+    /// oneDNN's direct kernels in its blocked layout, with a reorder from and to NCHW at each call.
+    case oneDNN = "onednn"
+
+    /// The process-wide choice: `$GENTRAIN_CONVOLUTION` (`onednn` or `im2col`), oneDNN by default.
+    public static let selected: ConvolutionAlgorithm = {
+        guard let text = getenv("GENTRAIN_CONVOLUTION") else { return .oneDNN }
+        let name = String(cString: text).lowercased()
+        guard let algorithm = ConvolutionAlgorithm(rawValue: name) else {
+            FileHandle.standardError.write(Data("gentrain: GENTRAIN_CONVOLUTION=\(name) is not one of onednn, im2col; using onednn\n".utf8))
+            return .oneDNN
+        }
+        return algorithm
+    }()
+
+    /// The algorithm the convolution kernels use by default in this task: `selected`, unless a caller (a
+    /// benchmark comparing algorithms step by step, a test) binds another with `$current.withValue`.
+    @TaskLocal public static var current: ConvolutionAlgorithm = selected
+}
+
+/// Bytes of input and output per chunk of images handed to oneDNN: `$GENTRAIN_ONEDNN_CHUNK_BYTES`, 4 MiB by
+/// default (measured: 1, 4 and 16 MiB within noise of each other on the DCGAN step; smaller keeps the
+/// reordered copies in cache and small).
+let oneDNNChunkBytes: Int = {
+    if let text = getenv("GENTRAIN_ONEDNN_CHUNK_BYTES"), let value = Int(String(cString: text)), value > 0 { return value }
+    return 4 << 20
+}()
+
+/// The settings of one call: the current thread count and the chunk size.
+private func oneDNNSettings(chunkBytes: Int) -> gentrain_onednn_settings {
+    gentrain_onednn_settings(threads: Int32(Parallelism.threads), chunk_bytes: chunkBytes)
+}
+
+extension ConvolutionGeometry {
+    /// The geometry in COneDNN's terms (padding after = what the last output position reaches past the input).
+    var oneDNNShape: gentrain_convolution_shape {
+        let padBottom = max(0, (outputHeight - 1) * stride + kernelHeight - inputHeight - padTop)
+        let padRight = max(0, (outputWidth - 1) * stride + kernelWidth - inputWidth - padLeft)
+        return gentrain_convolution_shape(
+            batch: batch, input_channels: inputChannels, input_height: inputHeight, input_width: inputWidth,
+            output_channels: outputChannels, output_height: outputHeight, output_width: outputWidth,
+            kernel_height: kernelHeight, kernel_width: kernelWidth, stride: stride,
+            pad_top: padTop, pad_left: padLeft, pad_bottom: padBottom, pad_right: padRight)
+    }
+}
+
+/// Stops with oneDNN's message when a call fails (an unsupported shape or a bug, never bad user input).
+private func checkOneDNN(_ status: Int32, _ what: String, _ g: ConvolutionGeometry) {
+    guard status != 0 else { return }
+    fatalError("oneDNN \(what) of \(g) failed: \(String(cString: gentrain_onednn_last_error()))")
+}
+
+/// `output (+)= conv(input, weight) + bias` through oneDNN; output [N, O, HO, WO] is overwritten unless `accumulate`.
+func oneDNNConvolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                              bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry, accumulate: Bool = false,
+                              chunkBytes: Int = oneDNNChunkBytes) {
+    var shape = g.oneDNNShape, settings = oneDNNSettings(chunkBytes: chunkBytes)
+    checkOneDNN(gentrain_onednn_convolution_forward(&shape, &settings, accumulate ? 1 : 0, output, input, weight, bias),
+                "convolution forward", g)
+}
+
+/// `inputGradient (+)= conv^T(outputGradient, weight)`: added when `accumulate`, overwritten otherwise.
+func oneDNNConvolutionBackwardData(inputGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
+                                   weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry, accumulate: Bool,
+                                   chunkBytes: Int = oneDNNChunkBytes) {
+    var shape = g.oneDNNShape, settings = oneDNNSettings(chunkBytes: chunkBytes)
+    checkOneDNN(gentrain_onednn_convolution_backward_data(&shape, &settings, accumulate ? 1 : 0, inputGradient, outputGradient,
+                                                          weight), "backward data", g)
+}
+
+/// `weightGradient += outputGradient x unfold(input)^T`.
+func oneDNNConvolutionBackwardWeights(weightGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
+                                      input: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
+                                      chunkBytes: Int = oneDNNChunkBytes) {
+    var shape = g.oneDNNShape, settings = oneDNNSettings(chunkBytes: chunkBytes)
+    checkOneDNN(gentrain_onednn_convolution_backward_weights(&shape, &settings, weightGradient, outputGradient, input),
+                "backward weights", g)
+}
+
+/// The oneDNN implementations picked for `geometry` ("forward / backward data / backward weights"), for reports.
+public func oneDNNImplementations(_ geometry: ConvolutionGeometry) -> String {
+    var shape = geometry.oneDNNShape, settings = oneDNNSettings(chunkBytes: oneDNNChunkBytes)
+    var buffer = [UInt8](repeating: 0, count: 256)
+    let status = buffer.withUnsafeMutableBufferPointer { bytes in
+        bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+            gentrain_onednn_describe(&shape, &settings, $0, bytes.count)
+        }
+    }
+    guard status == 0 else { return "unavailable: \(String(cString: gentrain_onednn_last_error()))" }
+    return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+}
