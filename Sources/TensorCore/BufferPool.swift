@@ -43,6 +43,9 @@ final class BufferPool: @unchecked Sendable {
               address != MAP_FAILED else {
             fatalError("out of memory: could not map \(size) bytes for a tensor")
         }
+        // Transparent huge pages: a buffer mapped afresh faults in 2 MB at a time instead of 4 KB (the DCGAN
+        // benchmark: 396k page faults in 7 steps, 110k with them, at the same peak memory). A no-op where THP is off.
+        _ = madvise(address, size, MADV_HUGEPAGE)
         return address
     }
 
