@@ -27,6 +27,14 @@ func check(_ code: Int32, _ function: StaticString) throws(MPIError) {
     throw MPIError(function: "\(function)", code: code, message: message)
 }
 
+/// Told when a blocking collective starts and when it returns (the trainer's watchdog puts a deadline on each).
+public protocol CollectiveObserver: AnyObject, Sendable {
+    /// `function` (e.g. `MPI_Allreduce`) is about to wait for every rank to join it.
+    func collectiveWillStart(_ function: String)
+    /// The collective returned.
+    func collectiveDidFinish()
+}
+
 /// The world communicator: this process's rank, the number of ranks, and collectives.
 ///
 /// Create one per process (it initialises MPI) and call `finalize()` before exiting. Without `mpirun`
@@ -37,6 +45,8 @@ public final class Communicator {
     /// Number of ranks.
     public let size: Int
     private let world: MPI_Comm
+    /// Told about every blocking collective of this communicator (including those of the requests it starts).
+    public weak var observer: (any CollectiveObserver)?
 
     /// Initialises MPI (once per process) and sets MPI_ERRORS_RETURN on the world communicator.
     public init() throws(MPIError) {
@@ -52,25 +62,38 @@ public final class Communicator {
         self.size = Int(size)
     }
 
+    /// Calls `function` (a blocking collective) between the observer's start and finish notices, then checks its code.
+    @inline(__always)
+    private func collective(_ function: StaticString, _ call: () -> Int32) throws(MPIError) {
+        let observer = observer
+        observer?.collectiveWillStart("\(function)")
+        let code = call()
+        observer?.collectiveDidFinish()
+        try check(code, function)
+    }
+
     /// Waits until every rank has called it.
-    public func barrier() throws(MPIError) { try check(MPI_Barrier(world), "MPI_Barrier") }
+    public func barrier() throws(MPIError) { try collective("MPI_Barrier") { MPI_Barrier(world) } }
 
     /// Sums `count` floats at `buffer` over all ranks, in place.
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws(MPIError) {
-        try check(MPI_Allreduce(gentrain_mpi_in_place(), buffer, Int32(count), gentrain_mpi_float(), gentrain_mpi_sum(), world),
-                  "MPI_Allreduce")
+        try collective("MPI_Allreduce") {
+            MPI_Allreduce(gentrain_mpi_in_place(), buffer, Int32(count), gentrain_mpi_float(), gentrain_mpi_sum(), world)
+        }
     }
 
     /// Sums `count` doubles at `buffer` over all ranks, in place.
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws(MPIError) {
-        try check(MPI_Allreduce(gentrain_mpi_in_place(), buffer, Int32(count), gentrain_mpi_double(), gentrain_mpi_sum(), world),
-                  "MPI_Allreduce")
+        try collective("MPI_Allreduce") {
+            MPI_Allreduce(gentrain_mpi_in_place(), buffer, Int32(count), gentrain_mpi_double(), gentrain_mpi_sum(), world)
+        }
     }
 
     /// Maximum of `count` doubles over all ranks, in place.
     public func allReduceMaximum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws(MPIError) {
-        try check(MPI_Allreduce(gentrain_mpi_in_place(), buffer, Int32(count), gentrain_mpi_double(), gentrain_mpi_max(), world),
-                  "MPI_Allreduce")
+        try collective("MPI_Allreduce") {
+            MPI_Allreduce(gentrain_mpi_in_place(), buffer, Int32(count), gentrain_mpi_double(), gentrain_mpi_max(), world)
+        }
     }
 
     /// Every rank's `values` (the same count on each), concatenated in rank order.
@@ -78,8 +101,10 @@ public final class Communicator {
         var result = [UInt64](repeating: 0, count: values.count * size)
         try values.withUnsafeBufferPointer { (source) throws(MPIError) in
             try result.withUnsafeMutableBufferPointer { (destination) throws(MPIError) in
-                try check(MPI_Allgather(source.baseAddress, Int32(values.count), gentrain_mpi_uint64(), destination.baseAddress,
-                                        Int32(values.count), gentrain_mpi_uint64(), world), "MPI_Allgather")
+                try collective("MPI_Allgather") {
+                    MPI_Allgather(source.baseAddress, Int32(values.count), gentrain_mpi_uint64(), destination.baseAddress,
+                                  Int32(values.count), gentrain_mpi_uint64(), world)
+                }
             }
         }
         return result
@@ -93,8 +118,10 @@ public final class Communicator {
         var result = [Double](repeating: 0, count: counts.reduce(0) { $0 + Int($1) })
         try values.withUnsafeBufferPointer { (source) throws(MPIError) in
             try result.withUnsafeMutableBufferPointer { (destination) throws(MPIError) in
-                try check(MPI_Allgatherv(source.baseAddress, Int32(values.count), gentrain_mpi_double(), destination.baseAddress,
-                                         counts, displacements, gentrain_mpi_double(), world), "MPI_Allgatherv")
+                try collective("MPI_Allgatherv") {
+                    MPI_Allgatherv(source.baseAddress, Int32(values.count), gentrain_mpi_double(), destination.baseAddress,
+                                   counts, displacements, gentrain_mpi_double(), world)
+                }
             }
         }
         return result
@@ -104,14 +131,18 @@ public final class Communicator {
     public func gather(_ values: [Double], root: Int = 0) throws(MPIError) -> [Double] {
         var count = Int32(values.count)
         var counts = [Int32](repeating: 0, count: rank == root ? size : 0)
-        try check(MPI_Gather(&count, 1, gentrain_mpi_int32(), &counts, 1, gentrain_mpi_int32(), Int32(root), world), "MPI_Gather")
+        try collective("MPI_Gather") {
+            MPI_Gather(&count, 1, gentrain_mpi_int32(), &counts, 1, gentrain_mpi_int32(), Int32(root), world)
+        }
         var displacements = [Int32](repeating: 0, count: counts.count)
         for index in counts.indices.dropFirst() { displacements[index] = displacements[index - 1] + counts[index - 1] }
         var result = [Double](repeating: 0, count: counts.reduce(0) { $0 + Int($1) })
         try values.withUnsafeBufferPointer { (source) throws(MPIError) in
             try result.withUnsafeMutableBufferPointer { (destination) throws(MPIError) in
-                try check(MPI_Gatherv(source.baseAddress, Int32(values.count), gentrain_mpi_double(), destination.baseAddress,
-                                      counts, displacements, gentrain_mpi_double(), Int32(root), world), "MPI_Gatherv")
+                try collective("MPI_Gatherv") {
+                    MPI_Gatherv(source.baseAddress, Int32(values.count), gentrain_mpi_double(), destination.baseAddress,
+                                counts, displacements, gentrain_mpi_double(), Int32(root), world)
+                }
             }
         }
         return result
@@ -119,7 +150,7 @@ public final class Communicator {
 
     /// Starts summing `values` over all ranks without waiting; the request owns the buffer until `wait()`.
     public func startAllReduceSum(_ values: [Float]) throws(MPIError) -> AllReduceRequest {
-        let request = AllReduceRequest(values)
+        let request = AllReduceRequest(values, observer: observer)
         try check(MPI_Iallreduce(gentrain_mpi_in_place(), request.buffer.baseAddress, Int32(values.count), gentrain_mpi_float(),
                                  gentrain_mpi_sum(), world, &request.handle), "MPI_Iallreduce")
         request.isActive = true
@@ -128,17 +159,17 @@ public final class Communicator {
 
     /// Copies `count` doubles at `buffer` from rank `root` to every rank.
     public func broadcast(_ buffer: UnsafeMutablePointer<Double>, count: Int, root: Int = 0) throws(MPIError) {
-        try check(MPI_Bcast(buffer, Int32(count), gentrain_mpi_double(), Int32(root), world), "MPI_Bcast")
+        try collective("MPI_Bcast") { MPI_Bcast(buffer, Int32(count), gentrain_mpi_double(), Int32(root), world) }
     }
 
     /// Copies `count` bytes at `buffer` from rank `root` to every rank.
     public func broadcast(_ buffer: UnsafeMutableRawPointer, byteCount: Int, root: Int = 0) throws(MPIError) {
-        try check(MPI_Bcast(buffer, Int32(byteCount), gentrain_mpi_byte(), Int32(root), world), "MPI_Bcast")
+        try collective("MPI_Bcast") { MPI_Bcast(buffer, Int32(byteCount), gentrain_mpi_byte(), Int32(root), world) }
     }
 
     /// Copies `count` floats at `buffer` from rank `root` to every rank.
     public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int = 0) throws(MPIError) {
-        try check(MPI_Bcast(buffer, Int32(count), gentrain_mpi_float(), Int32(root), world), "MPI_Bcast")
+        try collective("MPI_Bcast") { MPI_Bcast(buffer, Int32(count), gentrain_mpi_float(), Int32(root), world) }
     }
 
     /// Ends the whole job (every rank) with `code`.
@@ -157,8 +188,10 @@ public final class AllReduceRequest {
     fileprivate let buffer: UnsafeMutableBufferPointer<Float>
     fileprivate var handle: MPI_Request? = gentrain_mpi_request_null()
     fileprivate var isActive = false
+    private weak var observer: (any CollectiveObserver)?
 
-    fileprivate init(_ values: [Float]) {
+    fileprivate init(_ values: [Float], observer: (any CollectiveObserver)?) {
+        self.observer = observer
         buffer = .allocate(capacity: values.count)
         _ = buffer.initialize(from: values)
     }
@@ -167,7 +200,10 @@ public final class AllReduceRequest {
     public func wait() throws(MPIError) -> [Float] {
         if isActive {
             isActive = false
-            try check(MPI_Wait(&handle, gentrain_mpi_status_ignore()), "MPI_Wait")
+            observer?.collectiveWillStart("MPI_Wait")
+            let code = MPI_Wait(&handle, gentrain_mpi_status_ignore())
+            observer?.collectiveDidFinish()
+            try check(code, "MPI_Wait")
         }
         return Array(buffer)
     }

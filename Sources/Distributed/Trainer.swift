@@ -70,6 +70,7 @@ public final class Trainer {
         self.communicator = communicator
         self.gentrainVersion = gentrainVersion
         watchdog = CollectiveWatchdog(deadline: job.deadlineSeconds, rank: communicator.rank)
+        communicator.observer = watchdog
         reducer = GradientReducer(communicator: communicator, bucketMegabytes: job.bucketMegabytes, watchdog: watchdog)
         let training = try ImageDataset.load(folder: job.dataPath, split: .train)
         dataset = job.classes.map { training.filtered(classes: Set($0)) } ?? training

@@ -146,7 +146,14 @@ extension Trainer {
     /// Evaluates on every rank; rank 0 records the result in metrics.jsonl, the log and a sample grid.
     func evaluate(step: Int, resources: EvaluationResources, metrics: JSONLinesWriter?) throws {
         let started = Date()
-        var record = try evaluateModel(model, settings: EvaluationSettings(job: job), resources: resources, communicator: communicator)
+        if let stalled = ProcessInfo.processInfo.environment["GENTRAIN_TEST_STALL_EVALUATION_RANK"].flatMap(Int.init),
+           stalled == communicator.rank {
+            // Fault injection for the tests: this rank never joins the evaluation's collectives.
+            Thread.sleep(forTimeInterval: 3600)
+        }
+        var record = try watchdog.guarded("evaluation", step: step) {
+            try evaluateModel(model, settings: EvaluationSettings(job: job), resources: resources, communicator: communicator)
+        }
         guard communicator.rank == 0 else { return }
         record["event"] = "eval"
         record["step"] = step

@@ -1,20 +1,25 @@
 // A deadline on collectives: a collective that does not finish in time ends the whole job
-// (MPI_Abort) with a message naming the operation and the step, instead of hanging.
+// (MPI_Abort) with a message naming the MPI call, the phase it belongs to and the step, instead of hanging.
 
 import CMPI
 import Communication
 import Foundation
 
-/// Watches the collective in progress from a background thread.
-public final class CollectiveWatchdog: @unchecked Sendable {
+/// Watches every blocking collective of the communicator it observes, from a background thread.
+///
+/// The deadline applies to each collective separately (time spent waiting for the other ranks), whichever
+/// code calls it: the trainer's step, the gradient reducer, checkpoints, and the sharded evaluation.
+/// `guarded` names the phase and step that the collectives inside it belong to.
+public final class CollectiveWatchdog: CollectiveObserver, @unchecked Sendable {
     private let lock = NSLock()
-    private var operation: String?
+    private var phase: String?
     private var step = 0
+    private var collective: String?
     private var started = Date()
     private let deadline: TimeInterval
     private let rank: Int
 
-    /// Starts watching; `deadline` in seconds.
+    /// Starts watching; `deadline` in seconds. Install it as the communicator's `observer`.
     public init(deadline: TimeInterval, rank: Int) {
         self.deadline = deadline
         self.rank = rank
@@ -27,27 +32,41 @@ public final class CollectiveWatchdog: @unchecked Sendable {
         thread.start()
     }
 
-    /// Runs `body` (a collective) under the deadline.
-    public func guarded<R, E: Error>(_ operation: String, step: Int, _ body: () throws(E) -> R) throws(E) -> R {
+    /// Runs `body` with its collectives named `phase` at `step` in a missed-deadline message.
+    public func guarded<R, E: Error>(_ phase: String, step: Int, _ body: () throws(E) -> R) throws(E) -> R {
         lock.lock()
-        self.operation = operation
+        let outer = (self.phase, self.step)
+        self.phase = phase
         self.step = step
-        started = Date()
         lock.unlock()
         defer {
             lock.lock()
-            self.operation = nil
+            (self.phase, self.step) = outer
             lock.unlock()
         }
         return try body()
     }
 
+    public func collectiveWillStart(_ function: String) {
+        lock.lock()
+        collective = function
+        started = Date()
+        lock.unlock()
+    }
+
+    public func collectiveDidFinish() {
+        lock.lock()
+        collective = nil
+        lock.unlock()
+    }
+
     private func checkDeadline() {
         lock.lock()
-        let current = operation, currentStep = step, elapsed = Date().timeIntervalSince(started)
+        let current = collective, currentPhase = phase, currentStep = step, elapsed = Date().timeIntervalSince(started)
         lock.unlock()
         guard let current, elapsed > deadline else { return }
-        let message = "gentrain: rank \(rank): \(current) at step \(currentStep) did not complete within \(Int(deadline)) s "
+        let what = currentPhase.map { "\($0) (\(current))" } ?? current
+        let message = "gentrain: rank \(rank): \(what) at step \(currentStep) did not complete within \(Int(deadline)) s "
             + "(another rank stopped or is stuck); aborting the job\n"
         FileHandle.standardError.write(Data(message.utf8))
         MPI_Abort(gentrain_mpi_comm_world(), 70)

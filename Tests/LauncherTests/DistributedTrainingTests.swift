@@ -249,6 +249,22 @@ func metricLines(_ output: String) -> Int {
         #expect(job.log.contains("did not complete within 3 s"), "\(job.log)")
     }
 
+    @Test func aRankStuckInEvaluationHitsTheDeadlineNamingIt() throws {
+        // Rank 1 never joins the evaluation at the end of training (a test hook): rank 0 waits in the sharded
+        // validation loss's collective, and the deadline ends the job instead of it hanging.
+        let launcher = mpirun(ranks: 2)
+        let job = try BackgroundRun(launcher.path, launcher.arguments + [gentrainExecutable().path, "train", jobFile("autoencoder-fashion"),
+                                                                       "--set", "output=\(runFolder("stuck-evaluation"))", "--set", "train.steps=2",
+                                                                       "--set", "train.batch_size=8", "--set", "data.classes=[8]",
+                                                                       "--set", "eval.every_epochs=1", "--set", "distributed.deadline_s=3"],
+                                    environment: launcher.environment.merging(["GENTRAIN_TEST_STALL_EVALUATION_RANK": "1"]) { $1 })
+        let ended = BackgroundRun.wait(seconds: 90) { !job.process.isRunning }
+        if !ended { for rank in job.children { kill(rank, SIGKILL) } }
+        #expect(ended, "the job hung: \(job.log)")
+        #expect(!ended || job.process.terminationStatus != 0)
+        #expect(job.log.contains("rank 0: evaluation (MPI_") && job.log.contains("at step 2 did not complete within 3 s"), "\(job.log)")
+    }
+
     @Test func sigusr1CheckpointsAndExits75() throws {
         let output = runFolder("signal")
         let job = try startLongTraining("vae-fashion", output: output, ["--set", "checkpoint.every_steps=0"], waitingForSteps: 3)
