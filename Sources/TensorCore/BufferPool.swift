@@ -20,10 +20,19 @@ final class BufferPool: @unchecked Sendable {
 
     static let shared = BufferPool()
 
+    init() {}
+
     private let lock = NSLock()
     /// Idle buffers, oldest first: (rounded size, address).
     private var idle: [(bytes: Int, address: UnsafeMutableRawPointer)] = []
     private var idleBytes = 0
+
+    /// Bytes held idle for reuse.
+    var idleByteCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return idleBytes
+    }
 
     /// Page-rounded size of a request.
     static func roundedSize(_ bytes: Int) -> Int { (bytes + 4095) & ~4095 }
