@@ -210,6 +210,9 @@ public func convolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, wei
                                 biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>,
                                 input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
                                 algorithm: ConvolutionAlgorithm = .current) {
+    if let biasGradient {
+        accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.outputChannels, plane: g.outputPlane)
+    }
     if algorithm == .oneDNN {
         if let inputGradient {
             oneDNNConvolutionBackwardData(inputGradient: inputGradient, outputGradient: outputGradient, weight: weight,
@@ -217,9 +220,6 @@ public func convolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, wei
         }
         if let weightGradient {
             oneDNNConvolutionBackwardWeights(weightGradient: weightGradient, outputGradient: outputGradient, input: input, geometry: g)
-        }
-        if let biasGradient {
-            accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.outputChannels, plane: g.outputPlane)
         }
         return
     }
@@ -241,9 +241,6 @@ public func convolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, wei
                 col2im(inputGradient + first * g.inputChannels * g.inputPlane, columns, g, images: images)
             }
         }
-    }
-    if let biasGradient {
-        accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.outputChannels, plane: g.outputPlane)
     }
 }
 
@@ -276,6 +273,9 @@ public func transposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Fl
                                           biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>,
                                           input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
                                           algorithm: ConvolutionAlgorithm = .current) {
+    if let biasGradient {
+        accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.inputChannels, plane: g.inputPlane)
+    }
     if algorithm == .oneDNN {
         if let inputGradient {
             oneDNNConvolutionForward(output: inputGradient, input: outputGradient, weight: weight, bias: nil, geometry: g,
@@ -283,9 +283,6 @@ public func transposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Fl
         }
         if let weightGradient {
             oneDNNConvolutionBackwardWeights(weightGradient: weightGradient, outputGradient: input, input: outputGradient, geometry: g)
-        }
-        if let biasGradient {
-            accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.inputChannels, plane: g.inputPlane)
         }
         return
     }
@@ -308,9 +305,6 @@ public func transposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Fl
                              transposeB: true, accumulate: true)
             }
         }
-    }
-    if let biasGradient {
-        accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.inputChannels, plane: g.inputPlane)
     }
 }
 
