@@ -6,6 +6,7 @@ import PackageDescription
 /// Module map (one concern per module):
 /// - `CMPI`, `CBLAS`, `CZlib`: system-library shims over Open MPI, OpenBLAS (+LAPACK) and zlib.
 /// - `COneDNN`: convolution kernels over oneDNN (`libdnnl-dev`) for NCHW buffers, primitives cached per shape.
+/// - `CPlatform`: OpenMP's thread team for gentrain's parallel loops, the CPU's vector extensions, OpenBLAS's kernels.
 /// - `TensorCore`: tensors, kernels, reverse-mode autodiff, layers, losses, optimizers.
 /// - `DataIO`: IDX datasets, PNG pictures.
 /// - `Communication`: the typed MPI communicator (collectives, non-blocking all-reduce).
@@ -34,7 +35,9 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .target(name: "COneDNN", path: "Sources/COneDNN",
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "COneDNN"]),
+        .target(name: "CPlatform", path: "Sources/CPlatform",
+                linkerSettings: [.linkedLibrary("gomp"), .linkedLibrary("dl")]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "COneDNN", "CPlatform"]),
         .target(name: "DataIO", dependencies: ["CZlib", "TensorCore"]),
         .target(name: "Communication", dependencies: ["CMPI"]),
         .target(name: "Evaluation", dependencies: ["CBLAS", "Communication", "TensorCore", "DataIO", "Models"]),
@@ -51,7 +54,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Launcher"),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CPlatform"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TensorCore", "CZlib"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
         .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation"]),

@@ -100,6 +100,7 @@ public final class Trainer {
                 + "global batch \(job.batchSize), \(totalSteps) steps (\(schedule.stepsPerEpoch) per epoch, \(job.sampling) sampling"
                 + (schedule.droppedPerEpoch > 0 ? ", the last \(schedule.droppedPerEpoch) samples of each epoch's permutation unused" : "") + ")"
                 + (step > 0 ? ", resuming at step \(step)" : ""))
+            if let note = BLASThreads.nativeKernelChoice { log(note) }
         }
         stopRequest.install()
         var progress = ProgressReporter(total: totalSteps, unit: "steps", interval: job.logEverySeconds, done: step)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TensorCore
 
 /// gentrain's version, printed by `gentrain --version` and compared between ranks.
 let gentrainVersion = "0.1.0"
@@ -10,4 +11,10 @@ struct Gentrain: ParsableCommand {
         abstract: "Data-parallel training of generative image models over MPI.",
         version: gentrainVersion,
         subcommands: [Run.self, Train.self, Validate.self, Sbatch.self, Qsub.self, Eval.self, Inspect.self, Export.self, Features.self, Metrics.self, Demo.self, Bench.self, MPICheck.self])
+
+    /// Chooses OpenBLAS's kernels before any command can call it, then runs the command.
+    static func main() {
+        _ = BLASThreads.nativeKernelChoice
+        main(nil)
+    }
 }

@@ -1,9 +1,10 @@
-// Thread-level parallelism of gentrain's own loops (BLAS has its own threads).
+// Thread-level parallelism of gentrain's own loops.
 //
-// Work runs on a small pool of long-lived threads rather than on Dispatch's: OpenBLAS keeps a
-// buffer for every thread that calls it, so threads that come and go make the process grow.
+// Work runs on OpenMP's thread team (libgomp), the same threads oneDNN's convolutions run on: with a pool of its
+// own, oneDNN's idle threads spun for the cores gentrain's helpers needed (15% of a 2-thread DCGAN step in
+// libgomp). BLAS runs single-threaded inside these regions.
 
-import Foundation
+import CPlatform
 
 /// How many threads gentrain's own kernels (unfolding, folding, elementwise passes) use.
 public enum Parallelism {
@@ -24,63 +25,26 @@ public enum Parallelism {
         }
     }
 
-    /// Runs `body(worker)` for `workers` workers concurrently (worker 0 on the calling thread); kernels they
-    /// call run single-threaded.
+    /// Runs `body(worker)` for `workers` workers concurrently (worker 0 on the calling thread) and returns when
+    /// all have finished; inside, `threads` is 1, so the kernels they call run single-threaded.
     public static func forEachWorker(_ workers: Int, _ body: (Int) -> Void) {
         if workers <= 1 {
             body(0)
             return
         }
-        WorkerPool.shared.run(workers: workers, body)
-    }
-}
-
-/// Long-lived helper threads; one parallel region at a time.
-final class WorkerPool: @unchecked Sendable {
-    static let shared = WorkerPool()
-
-    private final class Helper {
-        let start = DispatchSemaphore(value: 0)
-        let done = DispatchSemaphore(value: 0)
-        var work: ((Int) -> Void)?
-    }
-
-    private let regionLock = NSLock()
-    private var helpers: [Helper] = []
-
-    func run(workers: Int, _ body: (Int) -> Void) {
-        regionLock.lock()
-        defer { regionLock.unlock() }
-        while helpers.count < workers - 1 {
-            let helper = Helper(), index = helpers.count + 1
-            let shared = UncheckedSendable(value: helper)
-            let thread = Thread {
-                while true {
-                    shared.value.start.wait()
-                    Parallelism.$threads.withValue(1) { shared.value.work?(index) }
-                    shared.value.done.signal()
-                }
-            }
-            thread.stackSize = 1 << 20
-            thread.start()
-            helpers.append(helper)
-        }
         withoutActuallyEscaping(body) { escapable in
-            // The workers touch disjoint memory; the region waits for all of them before returning.
-            for helper in helpers.prefix(workers - 1) {
-                helper.work = escapable
-                helper.start.signal()
-            }
-            Parallelism.$threads.withValue(1) { escapable(0) }
-            for helper in helpers.prefix(workers - 1) {
-                helper.done.wait()
-                helper.work = nil
+            var region = ParallelRegion(body: escapable)
+            withUnsafeMutablePointer(to: &region) { pointer in
+                gentrain_parallel(Int32(workers), { context, worker in
+                    let region = context!.assumingMemoryBound(to: ParallelRegion.self)
+                    Parallelism.$threads.withValue(1) { region.pointee.body(Int(worker)) }
+                }, pointer)
             }
         }
     }
 }
 
-/// Carries a value into threads that use it on disjoint data.
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
+/// The body of one parallel region, as the C trampoline finds it.
+private struct ParallelRegion {
+    let body: (Int) -> Void
 }

@@ -38,6 +38,27 @@ func mpirun(ranks: Int) -> (path: String, arguments: [String], environment: [Str
         #expect(version.status == 0 && version.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
     }
 
+    /// OpenBLAS runs kernels of this CPU's vector extensions even when it does not know the CPU's model (0.3.21
+    /// calls newer Xeons "Prescott", without AVX), and OPENBLAS_CORETYPE still chooses when set.
+    @Test func openBLASUsesTheCPUsVectorKernels() throws {
+        func core(_ environment: [String: String]) throws -> String {
+            let result = try run(gentrainExecutable().path, ["bench", "sgemm", "--threads", "1", "--steps", "1", "--warmup", "0", "--json"],
+                                 environment: environment)
+            #expect(result.status == 0, "\(result.output)")
+            let line = try #require(result.output.split(separator: "\n").last { $0.hasPrefix("{") })
+            let report = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return try #require(report["blas_core"] as? String)
+        }
+        let flags = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+        if flags.contains(" avx2") && flags.contains(" fma") {
+            let withoutAVX = ["Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Core2", "Penryn", "Dunnington",
+                              "Nehalem", "Athlon", "Opteron", "Opteron(SSE3)", "Barcelona", "Nano", "Bobcat"]
+            let chosen = try core([:])
+            #expect(!withoutAVX.contains(chosen), "OpenBLAS runs \(chosen) kernels on a CPU with AVX2")
+        }
+        #expect(try core(["OPENBLAS_CORETYPE": "Sandybridge"]) == "Sandybridge")
+    }
+
     @Test func missingDatasetIsAClearErrorWithoutAStackTrace() throws {
         let result = try run(gentrainExecutable().path, ["demo", "--steps", "1", "--data", "/nonexistent/mnist"])
         #expect(result.status != 0)
