@@ -57,33 +57,3 @@ extension Float {
 }
 
 import Foundation
-
-@Suite struct BufferPoolTests {
-    /// A large buffer freed dirty comes back for the next request of its size, zeroed when asked to be.
-    @Test func largeBuffersAreReusedAndZeroedOnRequest() {
-        let count = BufferPool.minimumBytes / MemoryLayout<Float>.stride + 123
-        var address: UnsafeMutablePointer<Float>?
-        do {
-            let dirty = TensorStorage(count: count, zeroed: false)
-            dirty.pointer.update(repeating: 7, count: count)
-            address = dirty.pointer
-        }
-        let reused = TensorStorage(count: count, zeroed: true)
-        #expect(reused.pointer == address)
-        #expect((0..<count).allSatisfy { reused.pointer[$0] == 0 })
-        let small = TensorStorage(count: 16)
-        #expect((0..<16).allSatisfy { small.pointer[$0] == 0 })
-    }
-
-    /// Idle buffers beyond the limit are unmapped, oldest first.
-    @Test func idleBuffersStayUnderTheLimit() {
-        let pool = BufferPool()
-        let size = 3 << 20
-        let buffers = (0..<(BufferPool.idleLimit / size + 3)).map { _ in pool.take(bytes: size) }
-        for buffer in buffers { pool.give(buffer, bytes: size) }
-        #expect(pool.idleByteCount <= BufferPool.idleLimit)
-        #expect(pool.idleByteCount >= BufferPool.idleLimit - size)
-        // The newest freed buffer is the one handed out next.
-        #expect(pool.take(bytes: size) == buffers.last)
-    }
-}
