@@ -1,9 +1,9 @@
-// Convolution kernels over oneDNN for NCHW buffers: see include/onednn_convolution.h.
+// Convolution kernels over oneDNN for gentrain's buffers: see include/onednn_convolution.h.
 //
-// For every (kind, shape) an `operation` is built once and cached: the convolution primitive created with
-// `format_tag_any` (so oneDNN picks its blocked layout), and for each argument the reorder between
-// gentrain's layout (nchw / oihw) and the primitive's, or none when they agree. Outputs that must be
-// *added* into (gradients) go through a reorder with a sum post-op.
+// For every (kind, shape, layouts) an `operation` is built once and cached: the convolution primitive created
+// with `format_tag_any` (so oneDNN picks its blocked layout), and for each argument the reorder between the
+// buffer's layout (nchw, nChw8c or nChw16c for activations, oihw for weights) and the primitive's, or none
+// when they agree. Outputs that must be *added* into (gradients) go through a reorder with a sum post-op.
 
 #include "onednn_convolution.h"
 
@@ -33,6 +33,7 @@ typedef struct {
 typedef struct operation {
     enum kind kind;
     gentrain_convolution_shape shape;
+    gentrain_activation_layouts layouts;
     int with_bias, accumulate;
     dnnl_primitive_t primitive;
     const char *implementation;
@@ -88,18 +89,23 @@ static int start_engine(void) {
     return 0;
 }
 
+/// The format of activations in channel blocks of `block` (0: plain NCHW).
+static dnnl_format_tag_t activation_format(int block) {
+    return block == 16 ? dnnl_nChw16c : block == 8 ? dnnl_nChw8c : dnnl_nchw;
+}
+
 /// The four memory descriptors of a convolution: src [N,C,H,W], weights [O,C,KH,KW], bias [O], dst [N,O,HO,WO].
-static int describe_tensors(const gentrain_convolution_shape *s, dnnl_format_tag_t activations,
-                            dnnl_format_tag_t weights, dnnl_memory_desc_t *source, dnnl_memory_desc_t *weight,
-                            dnnl_memory_desc_t *bias, dnnl_memory_desc_t *destination) {
+static int describe_tensors(const gentrain_convolution_shape *s, dnnl_format_tag_t source_format,
+                            dnnl_format_tag_t destination_format, dnnl_format_tag_t weights, dnnl_memory_desc_t *source,
+                            dnnl_memory_desc_t *weight, dnnl_memory_desc_t *bias, dnnl_memory_desc_t *destination) {
     dnnl_dims_t source_dims = {s->batch, s->input_channels, s->input_height, s->input_width};
     dnnl_dims_t weight_dims = {s->output_channels, s->input_channels, s->kernel_height, s->kernel_width};
     dnnl_dims_t bias_dims = {s->output_channels};
     dnnl_dims_t destination_dims = {s->batch, s->output_channels, s->output_height, s->output_width};
-    CHECK(dnnl_memory_desc_init_by_tag(source, 4, source_dims, dnnl_f32, activations));
+    CHECK(dnnl_memory_desc_init_by_tag(source, 4, source_dims, dnnl_f32, source_format));
     CHECK(dnnl_memory_desc_init_by_tag(weight, 4, weight_dims, dnnl_f32, weights));
     CHECK(dnnl_memory_desc_init_by_tag(bias, 1, bias_dims, dnnl_f32, dnnl_x));
-    CHECK(dnnl_memory_desc_init_by_tag(destination, 4, destination_dims, dnnl_f32, activations));
+    CHECK(dnnl_memory_desc_init_by_tag(destination, 4, destination_dims, dnnl_f32, destination_format));
     return 0;
 }
 
@@ -146,9 +152,11 @@ static const dnnl_memory_desc_t *query(const_dnnl_primitive_desc_t description, 
 static int build(operation *op) {
     const gentrain_convolution_shape *s = &op->shape;
     dnnl_memory_desc_t source, weight, bias, destination, user_source, user_weight, user_bias, user_destination;
-    int status = describe_tensors(s, dnnl_format_tag_any, dnnl_format_tag_any, &source, &weight, &bias, &destination);
+    int status = describe_tensors(s, dnnl_format_tag_any, dnnl_format_tag_any, dnnl_format_tag_any, &source, &weight, &bias,
+                                  &destination);
     if (status) return status;
-    status = describe_tensors(s, dnnl_nchw, dnnl_oihw, &user_source, &user_weight, &user_bias, &user_destination);
+    status = describe_tensors(s, activation_format(op->layouts.source_block), activation_format(op->layouts.destination_block),
+                              dnnl_oihw, &user_source, &user_weight, &user_bias, &user_destination);
     if (status) return status;
     dnnl_dims_t strides = {s->stride, s->stride}, dilation = {0, 0};
     dnnl_dims_t padding_before = {s->pad_top, s->pad_left}, padding_after = {s->pad_bottom, s->pad_right};
@@ -210,12 +218,14 @@ static int build(operation *op) {
     return 0;
 }
 
-/// The cached operation for (kind, shape), built on first use. Called with the lock held.
-static int find(enum kind kind, const gentrain_convolution_shape *shape, int with_bias, int accumulate, operation **result) {
+/// The cached operation for (kind, shape, layouts), built on first use. Called with the lock held.
+static int find(enum kind kind, const gentrain_convolution_shape *shape, gentrain_activation_layouts layouts, int with_bias,
+                int accumulate, operation **result) {
     int status = start_engine();
     if (status) return status;
     for (operation *op = cache; op; op = op->next) {
         if (op->kind == kind && op->with_bias == with_bias && op->accumulate == accumulate &&
+            op->layouts.source_block == layouts.source_block && op->layouts.destination_block == layouts.destination_block &&
             memcmp(&op->shape, shape, sizeof *shape) == 0) {
             *result = op;
             return 0;
@@ -228,6 +238,7 @@ static int find(enum kind kind, const gentrain_convolution_shape *shape, int wit
     }
     op->kind = kind;
     op->shape = *shape;
+    op->layouts = layouts;
     op->with_bias = with_bias;
     op->accumulate = accumulate;
     if ((status = build(op))) {
@@ -240,9 +251,13 @@ static int find(enum kind kind, const gentrain_convolution_shape *shape, int wit
     return 0;
 }
 
+static long per_image(const gentrain_convolution_shape *s, int name);
+
 /// Runs `op` on user buffers `pointers[i]` (one per argument, in argument order): reorders in, the
-/// primitive, reorders out, with the internal buffers carved from the arena. Called with the lock held.
-static int execute(operation *op, void *const *pointers, int threads) {
+/// primitive, reorders out, with the internal buffers carved from the arena. With `weights_in_place`, the
+/// weights and bias reordered by the previous call of the same operation are still in the arena and are used
+/// as they are. Called with the lock held.
+static int execute(operation *op, void *const *pointers, int threads, int weights_in_place) {
     omp_set_num_threads(threads > 0 ? threads : 1);
     size_t total = 0;
     for (int i = 0; i < op->argument_count; i++) total += (op->arguments[i].internal_bytes + 4095) / 4096 * 4096;
@@ -259,7 +274,7 @@ static int execute(operation *op, void *const *pointers, int threads) {
             if ((status = dnnl_memory_set_data_handle(a->internal_memory, next))) goto done;
             next += (a->internal_bytes + 4095) / 4096 * 4096;
             memory = a->internal_memory;
-            if (!a->is_output) {
+            if (!a->is_output && !(weights_in_place && per_image(&op->shape, a->name) == 0)) {
                 dnnl_exec_arg_t reorder_arguments[] = {{DNNL_ARG_FROM, a->user_memory}, {DNNL_ARG_TO, memory}};
                 if ((status = dnnl_primitive_execute(a->reorder, stream, 2, reorder_arguments))) goto done;
             }
@@ -304,58 +319,152 @@ static long images_per_chunk(const gentrain_convolution_shape *shape, const gent
     return chunk > shape->batch ? shape->batch : chunk;
 }
 
-static int run(enum kind kind, const gentrain_convolution_shape *shape, int with_bias, int accumulate,
-               const gentrain_onednn_settings *settings, void *const *pointers) {
+static int run(enum kind kind, const gentrain_convolution_shape *shape, gentrain_activation_layouts layouts, int with_bias,
+               int accumulate, const gentrain_onednn_settings *settings, void *const *pointers) {
     long chunk = images_per_chunk(shape, settings);
     int status = 0;
     pthread_mutex_lock(&lock);
+    operation *previous = NULL;
     for (long first = 0; first < shape->batch && !status; first += chunk) {
         gentrain_convolution_shape part = *shape;
         part.batch = shape->batch - first < chunk ? shape->batch - first : chunk;
         operation *op;
-        if ((status = find(kind, &part, with_bias, accumulate, &op))) break;
+        if ((status = find(kind, &part, layouts, with_bias, accumulate, &op))) break;
         void *offset[maximum_arguments];
         for (int i = 0; i < op->argument_count; i++)
             offset[i] = (float *)pointers[i] + first * per_image(shape, op->arguments[i].name);
-        status = execute(op, offset, settings->threads);
+        status = execute(op, offset, settings->threads, op == previous);
+        previous = op;
     }
     pthread_mutex_unlock(&lock);
     return status;
 }
 
-int gentrain_onednn_convolution_forward(const gentrain_convolution_shape *shape, const gentrain_onednn_settings *settings, int accumulate,
-                                        float *output, const float *input, const float *weight, const float *bias) {
+int gentrain_onednn_convolution_forward(const gentrain_convolution_shape *shape, const gentrain_onednn_settings *settings,
+                                        gentrain_activation_layouts layouts, int accumulate, float *output, const float *input,
+                                        const float *weight, const float *bias) {
     if (bias) {
         void *pointers[] = {(void *)input, (void *)weight, (void *)bias, output};
-        return run(kind_forward, shape, 1, accumulate ? 1 : 0, settings, pointers);
+        return run(kind_forward, shape, layouts, 1, accumulate ? 1 : 0, settings, pointers);
     }
     void *pointers[] = {(void *)input, (void *)weight, output};
-    return run(kind_forward, shape, 0, accumulate ? 1 : 0, settings, pointers);
+    return run(kind_forward, shape, layouts, 0, accumulate ? 1 : 0, settings, pointers);
 }
 
-int gentrain_onednn_convolution_backward_data(const gentrain_convolution_shape *shape, const gentrain_onednn_settings *settings, int accumulate,
-                                              float *input_gradient, const float *output_gradient,
-                                              const float *weight) {
+int gentrain_onednn_convolution_backward_data(const gentrain_convolution_shape *shape, const gentrain_onednn_settings *settings,
+                                              gentrain_activation_layouts layouts, int accumulate, float *input_gradient,
+                                              const float *output_gradient, const float *weight) {
     void *pointers[] = {(void *)output_gradient, (void *)weight, input_gradient};
-    return run(kind_backward_data, shape, 0, accumulate ? 1 : 0, settings, pointers);
+    return run(kind_backward_data, shape, layouts, 0, accumulate ? 1 : 0, settings, pointers);
 }
 
 int gentrain_onednn_convolution_backward_weights(const gentrain_convolution_shape *shape, const gentrain_onednn_settings *settings,
-                                                 float *weight_gradient, const float *output_gradient,
-                                                 const float *input) {
+                                                 gentrain_activation_layouts layouts, float *weight_gradient,
+                                                 const float *output_gradient, const float *input) {
     void *pointers[] = {(void *)input, (void *)output_gradient, weight_gradient};
-    return run(kind_backward_weights, shape, 0, 1, settings, pointers);
+    return run(kind_backward_weights, shape, layouts, 0, 1, settings, pointers);
+}
+
+/// The channel block of `internal` when it is exactly nChw16c or nChw8c of its dimensions, else 0.
+static int channel_block(const dnnl_memory_desc_t *internal) {
+    const int blocks[] = {16, 8};
+    for (int i = 0; i < 2; i++) {
+        if (internal->dims[1] % blocks[i]) continue;
+        dnnl_memory_desc_t blocked;
+        if (dnnl_memory_desc_init_by_tag(&blocked, 4, internal->dims, dnnl_f32, activation_format(blocks[i]))) continue;
+        if (dnnl_memory_desc_equal(&blocked, internal)) return blocks[i];
+    }
+    return 0;
+}
+
+int gentrain_onednn_preferred_layouts(const gentrain_convolution_shape *shape, const gentrain_onednn_settings *settings,
+                                      int backward_data, gentrain_activation_layouts *layouts) {
+    gentrain_convolution_shape part = *shape;
+    part.batch = images_per_chunk(shape, settings);
+    gentrain_activation_layouts plain = {0, 0};
+    pthread_mutex_lock(&lock);
+    operation *op = NULL;
+    int status = find(backward_data ? kind_backward_data : kind_forward, &part, plain, 0, 0, &op);
+    if (!status) {
+        layouts->source_block = layouts->destination_block = 0;
+        for (int i = 0; i < op->argument_count; i++) {
+            const argument *a = &op->arguments[i];
+            if (a->name == DNNL_ARG_SRC || a->name == DNNL_ARG_DIFF_SRC) layouts->source_block = channel_block(&a->internal);
+            if (a->name == DNNL_ARG_DST || a->name == DNNL_ARG_DIFF_DST) layouts->destination_block = channel_block(&a->internal);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return status;
+}
+
+/// A cached reorder between two layouts of one activation shape.
+typedef struct conversion {
+    dnnl_dims_t dims;
+    int source_block, destination_block;
+    dnnl_primitive_t reorder;
+    dnnl_memory_t source, destination;
+    struct conversion *next;
+} conversion;
+
+static conversion *conversions;
+
+int gentrain_onednn_reorder(long batch, long channels, long height, long width, int source_block, int destination_block,
+                            int threads, float *destination, const float *source) {
+    pthread_mutex_lock(&lock);
+    int status = start_engine();
+    conversion *c = conversions;
+    dnnl_dims_t dims = {batch, channels, height, width};
+    for (; c && !status; c = c->next) {
+        if (c->source_block == source_block && c->destination_block == destination_block && !memcmp(c->dims, dims, sizeof dims))
+            break;
+    }
+    if (!status && !c) {
+        c = calloc(1, sizeof *c);
+        dnnl_memory_desc_t from, to;
+        dnnl_primitive_desc_t description = NULL;
+        if (!c) status = -1;
+        if (!status) status = dnnl_memory_desc_init_by_tag(&from, 4, dims, dnnl_f32, activation_format(source_block));
+        if (!status) status = dnnl_memory_desc_init_by_tag(&to, 4, dims, dnnl_f32, activation_format(destination_block));
+        if (!status) status = dnnl_reorder_primitive_desc_create(&description, &from, engine, &to, engine, NULL);
+        if (!status) status = dnnl_primitive_create(&c->reorder, description);
+        if (description) dnnl_primitive_desc_destroy(description);
+        if (!status) status = dnnl_memory_create(&c->source, &from, engine, DNNL_MEMORY_NONE);
+        if (!status) status = dnnl_memory_create(&c->destination, &to, engine, DNNL_MEMORY_NONE);
+        if (status) {
+            free(c);  // a failure here is a programming error (an unsupported block); its primitives are leaked
+            c = NULL;
+        } else {
+            memcpy(c->dims, dims, sizeof dims);
+            c->source_block = source_block;
+            c->destination_block = destination_block;
+            c->next = conversions;
+            conversions = c;
+        }
+    }
+    if (!status) {
+        omp_set_num_threads(threads > 0 ? threads : 1);
+        status = dnnl_memory_set_data_handle(c->source, (void *)source);
+        if (!status) status = dnnl_memory_set_data_handle(c->destination, destination);
+        dnnl_exec_arg_t arguments[] = {{DNNL_ARG_FROM, c->source}, {DNNL_ARG_TO, c->destination}};
+        if (!status) status = dnnl_primitive_execute(c->reorder, stream, 2, arguments);
+        if (!status) status = dnnl_stream_wait(stream);
+    }
+    if (status) snprintf(last_error, sizeof last_error, "reordering %ldx%ldx%ldx%ld from block %d to %d failed with status %d",
+                         batch, channels, height, width, source_block, destination_block, status);
+    pthread_mutex_unlock(&lock);
+    return status;
 }
 
 int gentrain_onednn_describe(const gentrain_convolution_shape *shape, const gentrain_onednn_settings *settings,
                              char *buffer, size_t capacity) {
     gentrain_convolution_shape part = *shape;
     part.batch = images_per_chunk(shape, settings);
+    gentrain_activation_layouts plain = {0, 0};
     pthread_mutex_lock(&lock);
     operation *forward = NULL, *data = NULL, *weights = NULL;
-    int status = find(kind_forward, &part, 0, 0, &forward);
-    if (!status) status = find(kind_backward_data, &part, 0, 1, &data);
-    if (!status) status = find(kind_backward_weights, &part, 0, 1, &weights);
+    int status = find(kind_forward, &part, plain, 0, 0, &forward);
+    if (!status) status = find(kind_backward_data, &part, plain, 0, 1, &data);
+    if (!status) status = find(kind_backward_weights, &part, plain, 0, 1, &weights);
     if (!status)
         snprintf(buffer, capacity, "%s / %s / %s (%ld images per chunk)", forward->implementation, data->implementation,
                  weights->implementation, part.batch);

@@ -124,18 +124,6 @@ func scatterChannels(_ batched: UnsafeMutablePointer<Float>, _ matrix: UnsafePoi
     }
 }
 
-/// Adds to `biasGradient[o]` the sum of `gradient` [N, O, plane] over images and positions.
-func accumulateBiasGradient(_ biasGradient: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>, batch: Int, channels: Int, plane: Int) {
-    for image in 0..<batch {
-        for channel in 0..<channels {
-            let source = gradient + (image * channels + channel) * plane
-            var total: Double = 0
-            for index in 0..<plane { total += Double(source[index]) }
-            biasGradient[channel] += Float(total)
-        }
-    }
-}
-
 /// How a batch is cut into chunks of images, and how many workers share them: with several threads and
 /// at least as many chunks, each worker takes a contiguous run of chunks with its own workspace (so
 /// unfolding, sgemm and folding all run in parallel, with single-threaded BLAS calls).
@@ -168,14 +156,11 @@ struct ChunkPlan {
     }
 }
 
-/// `output = conv(input, weight) + bias`. output [N, O, HO, WO] is overwritten.
-public func convolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry,
-                               algorithm: ConvolutionAlgorithm = .current) {
-    if algorithm == .oneDNN {
-        oneDNNConvolutionForward(output: output, input: input, weight: weight, bias: bias, geometry: g)
-        return
-    }
+// MARK: - im2col + sgemm (row-major buffers)
+
+/// `output = conv(input, weight) + bias` by unfolding chunks of images. output [N, O, HO, WO] is overwritten.
+func im2colConvolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                              bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry) {
     let plan = ChunkPlan(g)
     let columnsSize = g.patchSize * plan.chunk * g.outputPlane
     plan.run(workspaceSize: columnsSize + g.outputChannels * plan.chunk * g.outputPlane) { first, images, workspace, _ in
@@ -204,25 +189,11 @@ private func withWeightGradientAccumulators(_ weightGradient: UnsafeMutablePoint
     }
 }
 
-/// Adds the gradients of a convolution: `inputGradient += conv^T(outputGradient)`,
-/// `weightGradient += outputGradient x unfold(input)^T`, `biasGradient += sum(outputGradient)`. Nil outputs are skipped.
-public func convolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
-                                biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>,
-                                input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
-                                algorithm: ConvolutionAlgorithm = .current) {
-    if let biasGradient {
-        accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.outputChannels, plane: g.outputPlane)
-    }
-    if algorithm == .oneDNN {
-        if let inputGradient {
-            oneDNNConvolutionBackwardData(inputGradient: inputGradient, outputGradient: outputGradient, weight: weight,
-                                          geometry: g, accumulate: true)
-        }
-        if let weightGradient {
-            oneDNNConvolutionBackwardWeights(weightGradient: weightGradient, outputGradient: outputGradient, input: input, geometry: g)
-        }
-        return
-    }
+/// Adds `inputGradient += conv^T(outputGradient)` and `weightGradient += outputGradient x unfold(input)^T`
+/// (nil outputs skipped) by unfolding chunks of images.
+func im2colConvolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
+                               outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               geometry g: ConvolutionGeometry) {
     let plan = ChunkPlan(g)
     let columnsSize = g.patchSize * plan.chunk * g.outputPlane
     withWeightGradientAccumulators(weightGradient, count: g.outputChannels * g.patchSize, workers: plan.workers) { accumulator in
@@ -244,48 +215,11 @@ public func convolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, wei
     }
 }
 
-/// Transposed convolution: `output = conv^T(input) + bias`, where `g` is the convolution whose input gradient
-/// this is (its input is this op's output [N, C, H, W]; its output is this op's input [N, O, HO, WO];
-/// weight [O, C, KH, KW]). output is overwritten.
-public func transposedConvolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                                         geometry g: ConvolutionGeometry, algorithm: ConvolutionAlgorithm = .current) {
-    if algorithm == .oneDNN {
-        oneDNNConvolutionBackwardData(inputGradient: output, outputGradient: input, weight: weight, geometry: g, accumulate: false)
-    } else {
-        output.update(repeating: 0, count: g.batch * g.inputChannels * g.inputPlane)
-        convolutionBackward(inputGradient: output, weightGradient: nil, biasGradient: nil, outputGradient: input,
-                            input: output, weight: weight, geometry: g, algorithm: algorithm)
-    }
-    if let bias {
-        for image in 0..<g.batch {
-            for channel in 0..<g.inputChannels {
-                let plane = output + (image * g.inputChannels + channel) * g.inputPlane
-                for index in 0..<g.inputPlane { plane[index] += bias[channel] }
-            }
-        }
-    }
-}
-
 /// Adds the gradients of a transposed convolution (geometry as in `transposedConvolutionForward`):
 /// `inputGradient += conv(outputGradient)`, `weightGradient += input x unfold(outputGradient)^T`.
-public func transposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
-                                          biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>,
-                                          input: UnsafePointer<Float>, weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
-                                          algorithm: ConvolutionAlgorithm = .current) {
-    if let biasGradient {
-        accumulateBiasGradient(biasGradient, outputGradient, batch: g.batch, channels: g.inputChannels, plane: g.inputPlane)
-    }
-    if algorithm == .oneDNN {
-        if let inputGradient {
-            oneDNNConvolutionForward(output: inputGradient, input: outputGradient, weight: weight, bias: nil, geometry: g,
-                                     accumulate: true)
-        }
-        if let weightGradient {
-            oneDNNConvolutionBackwardWeights(weightGradient: weightGradient, outputGradient: input, input: outputGradient, geometry: g)
-        }
-        return
-    }
+func im2colTransposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
+                                         outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                         weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry) {
     let plan = ChunkPlan(g)
     let columnsSize = g.patchSize * plan.chunk * g.outputPlane
     withWeightGradientAccumulators(weightGradient, count: g.outputChannels * g.patchSize, workers: plan.workers) { accumulator in
@@ -307,6 +241,7 @@ public func transposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Fl
         }
     }
 }
+
 
 // MARK: - Naive twins (direct loops, Double accumulation), for tests
 

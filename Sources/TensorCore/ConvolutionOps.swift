@@ -21,18 +21,26 @@ public func conv2d<Function: OutputDifferentiableFunction>(_ x: Variable, weight
     let g = ConvolutionGeometry.convolution(batch: x.shape[0], inputChannels: x.shape[1], height: x.shape[2], width: x.shape[3],
                                             outputChannels: weight.shape[0], kernelSize: weight.shape[2], stride: stride,
                                             padding: padding)
-    let output = Tensor(uninitialized: [g.batch, g.outputChannels, g.outputHeight, g.outputWidth])
-    convolutionForward(output: output.sharedWritePointer, input: x.value.readPointer, weight: weight.value.readPointer,
-                       bias: bias?.value.readPointer, geometry: g)
+    let algorithm = ConvolutionAlgorithm.current
+    // With oneDNN the output stays in the layout its kernels write, and the input is read in whatever layout it has.
+    let input = algorithm == .oneDNN ? x.storedValue : x.value
+    let outputLayout = algorithm == .oneDNN ? oneDNNPreferredLayouts(g).destination : .standard
+    let output = Tensor(uninitialized: [g.batch, g.outputChannels, g.outputHeight, g.outputWidth], layout: outputLayout)
+    convolutionForward(output: output.storagePointer, input: input.storagePointer, weight: weight.value.readPointer,
+                       bias: bias?.value.readPointer, geometry: g,
+                       layouts: ConvolutionBufferLayouts(input: input.layout, output: outputLayout), algorithm: algorithm)
     applyActivation(activation, to: output)
     FlopCounter.add(g.forwardOperations)
     let inputs = [x, weight] + (bias.map { [$0] } ?? [])
-    return Variable.record(output, inputs: inputs) { outputGradient in
-        let gradient = activationPullback(activation, outputGradient, output: output)
-        withGradientPointers(x, weight, bias) { inputGradient, weightGradient, biasGradient in
-            convolutionBackward(inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
-                                outputGradient: gradient.readPointer, input: x.value.readPointer,
-                                weight: weight.value.readPointer, geometry: g)
+    return Variable.recordLayoutAware(output, inputs: inputs) { outputGradient in
+        let gradient = activationPullback(activation, outputGradient.converted(to: output.layout), output: output)
+        withGradientBuffers(x, preferring: input.layout, weight, bias) { inputGradient, weightGradient, biasGradient in
+            convolutionBackward(inputGradient: inputGradient?.pointer, weightGradient: weightGradient, biasGradient: biasGradient,
+                                outputGradient: gradient.storagePointer, input: input.storagePointer,
+                                weight: weight.value.readPointer, geometry: g,
+                                layouts: ConvolutionBufferLayouts(input: input.layout, inputGradient: inputGradient?.layout ?? .standard,
+                                                                  outputGradient: gradient.layout),
+                                inputGradientIsFresh: inputGradient?.fresh ?? false, algorithm: algorithm)
         }
         FlopCounter.add(g.forwardOperations * Double((x.requiresGradient ? 1 : 0) + (weight.requiresGradient ? 1 : 0)))
     }
@@ -55,26 +63,43 @@ public func conv2dTranspose<Function: OutputDifferentiableFunction>(_ x: Variabl
     let g = ConvolutionGeometry.transposed(batch: x.shape[0], inputChannels: x.shape[1], height: x.shape[2], width: x.shape[3],
                                            outputChannels: weight.shape[1], kernelSize: weight.shape[2], stride: stride,
                                            padding: padding)
-    let output = Tensor(uninitialized: [g.batch, g.inputChannels, g.inputHeight, g.inputWidth])
-    transposedConvolutionForward(output: output.sharedWritePointer, input: x.value.readPointer,
-                                 weight: weight.value.readPointer, bias: bias?.value.readPointer, geometry: g)
+    let algorithm = ConvolutionAlgorithm.current
+    let input = algorithm == .oneDNN ? x.storedValue : x.value
+    let outputLayout = algorithm == .oneDNN ? oneDNNPreferredLayouts(g, backwardData: true).source : .standard
+    let output = Tensor(uninitialized: [g.batch, g.inputChannels, g.inputHeight, g.inputWidth], layout: outputLayout)
+    transposedConvolutionForward(output: output.storagePointer, input: input.storagePointer, weight: weight.value.readPointer,
+                                 bias: bias?.value.readPointer, geometry: g,
+                                 layouts: ConvolutionBufferLayouts(input: input.layout, output: outputLayout), algorithm: algorithm)
     applyActivation(activation, to: output)
     FlopCounter.add(g.forwardOperations)
     let inputs = [x, weight] + (bias.map { [$0] } ?? [])
-    return Variable.record(output, inputs: inputs) { outputGradient in
-        let gradient = activationPullback(activation, outputGradient, output: output)
-        withGradientPointers(x, weight, bias) { inputGradient, weightGradient, biasGradient in
-            transposedConvolutionBackward(inputGradient: inputGradient, weightGradient: weightGradient,
-                                          biasGradient: biasGradient, outputGradient: gradient.readPointer,
-                                          input: x.value.readPointer, weight: weight.value.readPointer, geometry: g)
+    return Variable.recordLayoutAware(output, inputs: inputs) { outputGradient in
+        let gradient = activationPullback(activation, outputGradient.converted(to: output.layout), output: output)
+        withGradientBuffers(x, preferring: input.layout, weight, bias) { inputGradient, weightGradient, biasGradient in
+            transposedConvolutionBackward(inputGradient: inputGradient?.pointer, weightGradient: weightGradient,
+                                          biasGradient: biasGradient, outputGradient: gradient.storagePointer,
+                                          input: input.storagePointer, weight: weight.value.readPointer, geometry: g,
+                                          layouts: ConvolutionBufferLayouts(input: input.layout,
+                                                                            inputGradient: inputGradient?.layout ?? .standard,
+                                                                            outputGradient: gradient.layout),
+                                          inputGradientIsFresh: inputGradient?.fresh ?? false, algorithm: algorithm)
         }
         FlopCounter.add(g.forwardOperations * Double((x.requiresGradient ? 1 : 0) + (weight.requiresGradient ? 1 : 0)))
     }
 }
 
-/// Calls `body` with the gradient buffers of the variables that need one (nil for the others).
-func withGradientPointers(_ first: Variable, _ second: Variable, _ third: Variable?,
-                          _ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
+/// The gradient buffer of a convolution's input as `Variable.accumulateGradient(preferring:)` hands it out.
+struct InputGradientBuffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let layout: TensorLayout
+    /// Uninitialized: the kernel writes it instead of adding.
+    let fresh: Bool
+}
+
+/// Calls `body` with the gradient buffers of the variables that need one (nil for the others): the input's in the
+/// layout it already has or else `layout`, the weight's and bias's row-major (views of flat buffers).
+func withGradientBuffers(_ x: Variable, preferring layout: TensorLayout, _ weight: Variable, _ bias: Variable?,
+                         _ body: (InputGradientBuffer?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
     func with(_ variable: Variable?, _ next: (UnsafeMutablePointer<Float>?) -> Void) {
         if let variable, variable.requiresGradient {
             variable.accumulateGradient { next($0) }
@@ -82,25 +107,33 @@ func withGradientPointers(_ first: Variable, _ second: Variable, _ third: Variab
             next(nil)
         }
     }
-    with(first) { a in with(second) { b in with(third) { c in body(a, b, c) } } }
+    with(weight) { weightGradient in
+        with(bias) { biasGradient in
+            guard x.requiresGradient else { return body(nil, weightGradient, biasGradient) }
+            x.accumulateGradient(preferring: layout) { pointer, actual, fresh in
+                body(InputGradientBuffer(pointer: pointer, layout: actual, fresh: fresh), weightGradient, biasGradient)
+            }
+        }
+    }
 }
 
-/// Applies `function` in place to a freshly computed output (nothing for the identity).
+/// Applies `function` in place to a freshly computed output, in any layout (nothing for the identity).
 @inline(__always)
 func applyActivation<Function: OutputDifferentiableFunction>(_ function: Function, to output: Tensor) {
     if Function.self == IdentityFunction.self { return }
-    let values = output.sharedWritePointer
+    let values = output.storagePointer
     Parallelism.forEachRange(output.count, minimumPerThread: 1 << 16) { range in
         for index in range { values[index] = function.value(values[index]) }
     }
 }
 
-/// `dy * f'(y)`: the gradient before a fused activation (dy itself for the identity).
+/// `dy * f'(y)`: the gradient before a fused activation (dy itself for the identity), in the layout both share.
 @inline(__always)
 func activationPullback<Function: OutputDifferentiableFunction>(_ function: Function, _ gradient: Tensor, output: Tensor) -> Tensor {
     if Function.self == IdentityFunction.self { return gradient }
-    let result = Tensor(uninitialized: gradient.shape)
-    let dy = gradient.readPointer, y = output.readPointer, destination = result.sharedWritePointer
+    guard gradient.layout == output.layout else { fatalError("activation pullback: gradient in \(gradient.layout), output in \(output.layout)") }
+    let result = Tensor(uninitialized: gradient.shape, layout: gradient.layout)
+    let dy = gradient.storagePointer, y = output.storagePointer, destination = result.storagePointer
     Parallelism.forEachRange(gradient.count, minimumPerThread: 1 << 16) { range in
         for index in range { destination[index] = dy[index] * function.derivative(y: y[index]) }
     }

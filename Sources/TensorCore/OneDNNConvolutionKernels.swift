@@ -1,7 +1,9 @@
 // Convolution kernels through oneDNN (the `COneDNN` target), with the same contracts as the im2col kernels.
 //
-// Shape legend (NCHW, row-major): input [N, C, H, W]; weight [O, C, KH, KW]; output [N, O, HO, WO].
-// Buffers stay NCHW; oneDNN reorders into its blocked layout inside each call (see COneDNN).
+// Shape legend (logical NCHW): input [N, C, H, W]; weight [O, C, KH, KW]; output [N, O, HO, WO].
+// Activation buffers are row-major or channel-blocked (`ActivationLayouts`); oneDNN reorders what is not in the
+// layout its primitive wants inside each call (see COneDNN), so blocked buffers passed between convolutions
+// need no reorder at all.
 
 import COneDNN
 import Foundation
@@ -10,7 +12,7 @@ import Foundation
 public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
     /// Unfolding a chunk of images into columns, one OpenBLAS sgemm, folding back (`ConvolutionKernels.swift`).
     case im2col
-    /// oneDNN's direct kernels in its blocked layout, with a reorder from and to NCHW at each call.
+    /// oneDNN's direct kernels in its blocked layout, which convolutions keep between them (row-major elsewhere).
     case oneDNN = "onednn"
 
     /// The process-wide choice: `$GENTRAIN_CONVOLUTION` (`onednn` or `im2col`), oneDNN by default.
@@ -36,6 +38,19 @@ let oneDNNChunkBytes: Int = {
     if let text = getenv("GENTRAIN_ONEDNN_CHUNK_BYTES"), let value = Int(String(cString: text)), value > 0 { return value }
     return 4 << 20
 }()
+
+/// The layouts of one oneDNN call's activations: `source` the convolution's input side (its input or input
+/// gradient), `destination` its output side.
+struct ActivationLayouts: Equatable {
+    var source: TensorLayout
+    var destination: TensorLayout
+
+    static let standard = ActivationLayouts(source: .standard, destination: .standard)
+
+    var oneDNN: gentrain_activation_layouts {
+        gentrain_activation_layouts(source_block: source.channelBlock, destination_block: destination.channelBlock)
+    }
+}
 
 /// The settings of one call: the current thread count and the chunk size.
 private func oneDNNSettings(chunkBytes: Int) -> gentrain_onednn_settings {
@@ -63,29 +78,41 @@ private func checkOneDNN(_ status: Int32, _ what: String, _ g: ConvolutionGeomet
 
 /// `output (+)= conv(input, weight) + bias` through oneDNN; output [N, O, HO, WO] is overwritten unless `accumulate`.
 func oneDNNConvolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                              bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry, accumulate: Bool = false,
-                              chunkBytes: Int = oneDNNChunkBytes) {
+                              bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry, layouts: ActivationLayouts = .standard,
+                              accumulate: Bool = false, chunkBytes: Int = oneDNNChunkBytes) {
     var shape = g.oneDNNShape, settings = oneDNNSettings(chunkBytes: chunkBytes)
-    checkOneDNN(gentrain_onednn_convolution_forward(&shape, &settings, accumulate ? 1 : 0, output, input, weight, bias),
+    checkOneDNN(gentrain_onednn_convolution_forward(&shape, &settings, layouts.oneDNN, accumulate ? 1 : 0, output, input, weight, bias),
                 "convolution forward", g)
 }
 
 /// `inputGradient (+)= conv^T(outputGradient, weight)`: added when `accumulate`, overwritten otherwise.
 func oneDNNConvolutionBackwardData(inputGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
-                                   weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry, accumulate: Bool,
-                                   chunkBytes: Int = oneDNNChunkBytes) {
+                                   weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry, layouts: ActivationLayouts = .standard,
+                                   accumulate: Bool, chunkBytes: Int = oneDNNChunkBytes) {
     var shape = g.oneDNNShape, settings = oneDNNSettings(chunkBytes: chunkBytes)
-    checkOneDNN(gentrain_onednn_convolution_backward_data(&shape, &settings, accumulate ? 1 : 0, inputGradient, outputGradient,
-                                                          weight), "backward data", g)
+    checkOneDNN(gentrain_onednn_convolution_backward_data(&shape, &settings, layouts.oneDNN, accumulate ? 1 : 0, inputGradient,
+                                                          outputGradient, weight), "backward data", g)
 }
 
 /// `weightGradient += outputGradient x unfold(input)^T`.
 func oneDNNConvolutionBackwardWeights(weightGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
                                       input: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
-                                      chunkBytes: Int = oneDNNChunkBytes) {
+                                      layouts: ActivationLayouts = .standard, chunkBytes: Int = oneDNNChunkBytes) {
     var shape = g.oneDNNShape, settings = oneDNNSettings(chunkBytes: chunkBytes)
-    checkOneDNN(gentrain_onednn_convolution_backward_weights(&shape, &settings, weightGradient, outputGradient, input),
+    checkOneDNN(gentrain_onednn_convolution_backward_weights(&shape, &settings, layouts.oneDNN, weightGradient, outputGradient, input),
                 "backward weights", g)
+}
+
+/// The layouts in which oneDNN's forward primitive (or, with `backwardData`, its backward-data primitive, which
+/// is the transposed convolution's forward) of `geometry` reads and writes activations: channel-blocked where it
+/// wants a plain channel-blocked layout, row-major otherwise (padded blocks, few channels).
+func oneDNNPreferredLayouts(_ geometry: ConvolutionGeometry, backwardData: Bool = false,
+                            chunkBytes: Int = oneDNNChunkBytes) -> ActivationLayouts {
+    var shape = geometry.oneDNNShape, settings = oneDNNSettings(chunkBytes: chunkBytes)
+    var layouts = gentrain_activation_layouts()
+    checkOneDNN(gentrain_onednn_preferred_layouts(&shape, &settings, backwardData ? 1 : 0, &layouts), "layout query", geometry)
+    return ActivationLayouts(source: TensorLayout(channelBlock: layouts.source_block),
+                             destination: TensorLayout(channelBlock: layouts.destination_block))
 }
 
 /// The oneDNN implementations picked for `geometry` ("forward / backward data / backward weights"), for reports.

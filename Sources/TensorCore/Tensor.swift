@@ -30,14 +30,27 @@ public final class TensorStorage: @unchecked Sendable {
     }
 }
 
+/// How a tensor's values lie in memory.
+public enum TensorLayout: Hashable, Sendable {
+    /// Row-major in the order of the shape (NCHW for images): every tensor outside the convolutions.
+    case standard
+    /// Images [N, C, H, W] stored as [N, C/block, H, W, block] (oneDNN's nChw8c / nChw16c, C a multiple of
+    /// `block`): what oneDNN's convolutions read and write without reordering, kept between convolutions.
+    case channelBlocked(Int)
+}
+
 /// An n-dimensional array of Float32 values with value semantics.
 ///
-/// Shapes are row-major; images are NCHW (batch, channels, height, width).
+/// Shapes are row-major; images are NCHW (batch, channels, height, width). A tensor in another `layout` (the
+/// channel-blocked images that convolutions pass to each other) exposes its values only to layout-aware kernels:
+/// `standardized()` gives the row-major copy that everything else reads.
 public struct Tensor: @unchecked Sendable {
     /// Size of each dimension, outermost first.
     public private(set) var shape: [Int]
     @usableFromInline var storage: TensorStorage
     @usableFromInline var offset: Int
+    /// How the values lie in memory (`.standard` unless a convolution made it).
+    public private(set) var layout: TensorLayout = .standard
 
     /// Number of values (the product of the shape).
     public var count: Int { shape.reduce(1, *) }
@@ -58,6 +71,15 @@ public struct Tensor: @unchecked Sendable {
         self.shape = shape
         storage = TensorStorage(count: shape.reduce(1, *), zeroed: false)
         offset = 0
+    }
+
+    /// An image tensor [N, C, H, W] in `layout`, its values left for a layout-aware kernel to write.
+    init(uninitialized shape: [Int], layout: TensorLayout) {
+        self.init(uninitialized: shape)
+        if case .channelBlocked(let block) = layout {
+            guard shape.count == 4, shape[1] % block == 0 else { fatalError("layout \(layout) for a tensor of shape \(shape)") }
+        }
+        self.layout = layout
     }
 
     /// A tensor with every value equal to `value`.
@@ -102,18 +124,27 @@ public struct Tensor: @unchecked Sendable {
     /// The single value of a one-element tensor.
     public var scalar: Float {
         guard count == 1 else { fatalError("scalar of a tensor of shape \(shape)") }
+        requireStandardLayout()
         return storage.pointer[offset]
     }
 
     /// Reads the values without copying.
     @inlinable
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
-        try body(UnsafeBufferPointer(start: storage.pointer + offset, count: count))
+        requireStandardLayout()
+        return try body(UnsafeBufferPointer(start: storage.pointer + offset, count: count))
     }
 
     /// Writes the values in place, copying the storage first if another tensor shares it.
     @inlinable
     public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        requireStandardLayout()
+        return try withUnsafeMutableStorage(body)
+    }
+
+    /// Writes the values in place in whatever layout they are, copying the storage first if another tensor shares it.
+    @inlinable
+    mutating func withUnsafeMutableStorage<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
         if !isKnownUniquelyReferenced(&storage) || offset != 0 || storage.count != count {
             let copy = TensorStorage(count: count, zeroed: false)
             copy.pointer.update(from: storage.pointer + offset, count: count)
@@ -125,12 +156,35 @@ public struct Tensor: @unchecked Sendable {
 
     /// The first value's address, for kernels that read. Valid while `self` is alive.
     @inlinable
-    public var readPointer: UnsafePointer<Float> { UnsafePointer(storage.pointer + offset) }
+    public var readPointer: UnsafePointer<Float> {
+        requireStandardLayout()
+        return UnsafePointer(storage.pointer + offset)
+    }
 
     /// The first value's address for writing without copy-on-write: only for tensors that own their
     /// storage by design (a flat parameter or gradient buffer, a freshly allocated output).
     @inlinable
-    public var sharedWritePointer: UnsafeMutablePointer<Float> { storage.pointer + offset }
+    public var sharedWritePointer: UnsafeMutablePointer<Float> {
+        requireStandardLayout()
+        return storage.pointer + offset
+    }
+
+    /// The first value's address in whatever layout the values are, for layout-aware kernels (and elementwise
+    /// passes, which do not care). Writing through it skips copy-on-write, as `sharedWritePointer` does.
+    @inlinable
+    var storagePointer: UnsafeMutablePointer<Float> { storage.pointer + offset }
+
+    /// Stops with a message when a kernel that reads row-major values is handed a channel-blocked tensor.
+    @inlinable
+    func requireStandardLayout() {
+        if case .standard = layout { return }
+        layoutMismatch()
+    }
+
+    @usableFromInline
+    func layoutMismatch() -> Never {
+        fatalError("a tensor of shape \(shape) in layout \(layout) was read as row-major: call standardized() first")
+    }
 
     /// The same values with another shape of equal count (no copy).
     public func reshaped(_ newShape: [Int]) -> Tensor {
@@ -141,6 +195,7 @@ public struct Tensor: @unchecked Sendable {
             resolved[inferred] = count / known
         }
         guard resolved.reduce(1, *) == count else { fatalError("cannot reshape \(shape) to \(newShape)") }
+        requireStandardLayout()
         var result = self
         result.shape = resolved
         return result
@@ -148,7 +203,10 @@ public struct Tensor: @unchecked Sendable {
 
     /// Value at a multi-dimensional index (for tests and small tensors).
     public subscript(_ index: Int...) -> Float {
-        get { storage.pointer[offset + flatIndex(index)] }
+        get {
+            requireStandardLayout()
+            return storage.pointer[offset + flatIndex(index)]
+        }
         set {
             let position = flatIndex(index)
             withUnsafeMutableBufferPointer { $0[position] = newValue }
@@ -168,7 +226,7 @@ public struct Tensor: @unchecked Sendable {
 
 extension Tensor: CustomStringConvertible {
     public var description: String {
-        let shown = scalars.prefix(8).map { String($0) }.joined(separator: ", ")
+        let shown = standardized().scalars.prefix(8).map { String($0) }.joined(separator: ", ")
         return "Tensor(\(shape): [\(shown)\(count > 8 ? ", ..." : "")])"
     }
 }
