@@ -132,7 +132,8 @@ public func transposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Fl
 /// image's plane summed in Double in the same order in both layouts (so both give the same bits).
 func accumulateBiasGradient(_ biasGradient: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>, batch: Int, channels: Int,
                             plane: Int, layout: TensorLayout = .standard) {
-    guard case .channelBlocked(let block) = layout else {
+    guard case .channelBlocked(let block) = layout, block % 8 == 0 else {
+        if layout != .standard { fatalError("bias gradient in layout \(layout)") }
         for image in 0..<batch {
             for channel in 0..<channels {
                 let source = gradient + (image * channels + channel) * plane
@@ -143,15 +144,18 @@ func accumulateBiasGradient(_ biasGradient: UnsafeMutablePointer<Float>, _ gradi
         }
         return
     }
-    var totals = [Double](repeating: 0, count: block)
+    // Eight lanes of a channel block at a time: position after position, each lane in its own Double sum.
     for image in 0..<batch {
         for channelBlock in 0..<(channels / block) {
-            let source = gradient + (image * channels + channelBlock * block) * plane
-            for lane in 0..<block { totals[lane] = 0 }
-            for index in 0..<plane {
-                for lane in 0..<block { totals[lane] += Double(source[index * block + lane]) }
+            let source = UnsafeRawPointer(gradient + (image * channels + channelBlock * block) * plane)
+            for group in 0..<(block / 8) {
+                var total = SIMD8<Double>()
+                for index in 0..<plane {
+                    total += SIMD8<Double>(source.loadUnaligned(fromByteOffset: (index * block + group * 8) * 4, as: SIMD8<Float>.self))
+                }
+                let first = channelBlock * block + group * 8
+                for lane in 0..<8 { biasGradient[first + lane] += Float(total[lane]) }
             }
-            for lane in 0..<block { biasGradient[channelBlock * block + lane] += Float(totals[lane]) }
         }
     }
 }
@@ -159,15 +163,28 @@ func accumulateBiasGradient(_ biasGradient: UnsafeMutablePointer<Float>, _ gradi
 /// `output[n, c, p] += bias[c]` for output [N, C, plane] in `layout`.
 func addBias(_ output: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, batch: Int, channels: Int, plane: Int,
              layout: TensorLayout = .standard) {
-    let block: Int
-    if case .channelBlocked(let size) = layout { block = size } else { block = 1 }
-    // One unit of work: the plane of one image's channel (row-major) or channel block (blocked), `block` values a position.
+    guard case .channelBlocked(let block) = layout, block % 8 == 0 else {
+        if layout != .standard { fatalError("bias in layout \(layout)") }
+        Parallelism.forEachRange(batch * channels, minimumPerThread: max(1, (1 << 16) / plane)) { planes in
+            for index in planes {
+                let values = output + index * plane, offset = bias[index % channels]
+                for position in 0..<plane { values[position] += offset }
+            }
+        }
+        return
+    }
+    // One unit of work: one image's channel block, [plane, block], eight lanes at a time.
     Parallelism.forEachRange(batch * channels / block, minimumPerThread: max(1, (1 << 16) / (plane * block))) { units in
         for unit in units {
             let first = (unit % (channels / block)) * block
-            let values = output + unit * plane * block
-            for index in 0..<plane {
-                for lane in 0..<block { values[index * block + lane] += bias[first + lane] }
+            let values = UnsafeMutableRawPointer(output + unit * plane * block)
+            for group in 0..<(block / 8) {
+                let offsets = UnsafeRawPointer(bias + first + group * 8).loadUnaligned(as: SIMD8<Float>.self)
+                for position in 0..<plane {
+                    let byteOffset = (position * block + group * 8) * 4
+                    let sum = values.loadUnaligned(fromByteOffset: byteOffset, as: SIMD8<Float>.self) + offsets
+                    values.storeBytes(of: sum, toByteOffset: byteOffset, as: SIMD8<Float>.self)
+                }
             }
         }
     }
