@@ -6,6 +6,7 @@ import PackageDescription
 /// Module map (one concern per module):
 /// - `CMPI`, `CBLAS`, `CZlib`: system-library shims over Open MPI, OpenBLAS (+LAPACK) and zlib.
 /// - `COneDNN`: convolution kernels over oneDNN (`libdnnl-dev`) for NCHW buffers, primitives cached per shape.
+/// - `CConvolution`: direct convolution kernels for one channel on a side, compiled per vector width (AVX-512, AVX2).
 /// - `CPlatform`: OpenMP's thread team for gentrain's parallel loops, the CPU's vector extensions, OpenBLAS's kernels.
 /// - `TensorCore`: tensors, kernels, reverse-mode autodiff, layers, losses, optimizers.
 /// - `DataIO`: IDX datasets, PNG pictures.
@@ -37,7 +38,8 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         .target(name: "CPlatform", path: "Sources/CPlatform",
                 linkerSettings: [.linkedLibrary("gomp"), .linkedLibrary("dl")]),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "COneDNN", "CPlatform"]),
+        .target(name: "CConvolution", path: "Sources/CConvolution", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "COneDNN", "CPlatform", "CConvolution"]),
         .target(name: "DataIO", dependencies: ["CZlib", "TensorCore"]),
         .target(name: "Communication", dependencies: ["CMPI"]),
         .target(name: "Evaluation", dependencies: ["CBLAS", "Communication", "TensorCore", "DataIO", "Models"]),

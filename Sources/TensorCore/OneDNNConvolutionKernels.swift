@@ -12,7 +12,8 @@ import Foundation
 public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
     /// Unfolding a chunk of images into columns, one OpenBLAS sgemm, folding back (`ConvolutionKernels.swift`).
     case im2col
-    /// oneDNN's direct kernels in its blocked layout, which convolutions keep between them (row-major elsewhere).
+    /// oneDNN's direct kernels in its blocked layout, which convolutions keep between them (row-major elsewhere);
+    /// convolutions with one channel on a side run gentrain's own direct kernels (`SingleChannelConvolutionKernels`).
     case oneDNN = "onednn"
 
     /// The process-wide choice: `$GENTRAIN_CONVOLUTION` (`onednn` or `im2col`), oneDNN by default.
@@ -80,6 +81,10 @@ private func checkOneDNN(_ status: Int32, _ what: String, _ g: ConvolutionGeomet
 func oneDNNConvolutionForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry, layouts: ActivationLayouts = .standard,
                               accumulate: Bool = false, chunkBytes: Int = oneDNNChunkBytes) {
+    if let direct = singleChannelShape(g, input: layouts.source, output: layouts.destination) {
+        return singleChannelConvolutionForward(output: output, input: input, weight: weight, bias: bias, geometry: g, shape: direct,
+                                               accumulate: accumulate)
+    }
     var shape = g.oneDNNShape, settings = oneDNNSettings(chunkBytes: chunkBytes)
     checkOneDNN(gentrain_onednn_convolution_forward(&shape, &settings, layouts.oneDNN, accumulate ? 1 : 0, output, input, weight, bias),
                 "convolution forward", g)
@@ -89,6 +94,10 @@ func oneDNNConvolutionForward(output: UnsafeMutablePointer<Float>, input: Unsafe
 func oneDNNConvolutionBackwardData(inputGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
                                    weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry, layouts: ActivationLayouts = .standard,
                                    accumulate: Bool, chunkBytes: Int = oneDNNChunkBytes) {
+    if let direct = singleChannelShape(g, input: layouts.source, output: layouts.destination) {
+        return singleChannelConvolutionBackwardData(inputGradient: inputGradient, outputGradient: outputGradient, weight: weight,
+                                                    geometry: g, shape: direct, accumulate: accumulate)
+    }
     var shape = g.oneDNNShape, settings = oneDNNSettings(chunkBytes: chunkBytes)
     checkOneDNN(gentrain_onednn_convolution_backward_data(&shape, &settings, layouts.oneDNN, accumulate ? 1 : 0, inputGradient,
                                                           outputGradient, weight), "backward data", g)
@@ -98,6 +107,10 @@ func oneDNNConvolutionBackwardData(inputGradient: UnsafeMutablePointer<Float>, o
 func oneDNNConvolutionBackwardWeights(weightGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
                                       input: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
                                       layouts: ActivationLayouts = .standard, chunkBytes: Int = oneDNNChunkBytes) {
+    if let direct = singleChannelShape(g, input: layouts.source, output: layouts.destination) {
+        return singleChannelConvolutionBackwardWeights(weightGradient: weightGradient, outputGradient: outputGradient, input: input,
+                                                       geometry: g, shape: direct)
+    }
     var shape = g.oneDNNShape, settings = oneDNNSettings(chunkBytes: chunkBytes)
     checkOneDNN(gentrain_onednn_convolution_backward_weights(&shape, &settings, layouts.oneDNN, weightGradient, outputGradient, input),
                 "backward weights", g)
