@@ -129,32 +129,41 @@ public func transposedConvolutionBackward(inputGradient: UnsafeMutablePointer<Fl
 // MARK: - Bias passes, in either layout
 
 /// Adds to `biasGradient[c]` the sum of `gradient` [N, C, plane] (in `layout`) over images and positions, each
-/// image's plane summed in Double in the same order in both layouts (so both give the same bits).
+/// image's plane summed in Double in the same order in both layouts (so both give the same bits), channels
+/// (or channel blocks) shared among the threads.
 func accumulateBiasGradient(_ biasGradient: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>, batch: Int, channels: Int,
                             plane: Int, layout: TensorLayout = .standard) {
-    guard case .channelBlocked(let block) = layout, block % 8 == 0 else {
+    guard case .channelBlocked(let block) = layout, block == 8 || block == 16 else {
         if layout != .standard { fatalError("bias gradient in layout \(layout)") }
-        for image in 0..<batch {
-            for channel in 0..<channels {
-                let source = gradient + (image * channels + channel) * plane
-                var total: Double = 0
-                for index in 0..<plane { total += Double(source[index]) }
-                biasGradient[channel] += Float(total)
+        Parallelism.forEachRange(channels, minimumPerThread: max(1, (1 << 15) / max(batch * plane, 1))) { range in
+            for channel in range {
+                for image in 0..<batch {
+                    let source = gradient + (image * channels + channel) * plane
+                    var total: Double = 0
+                    for index in 0..<plane { total += Double(source[index]) }
+                    biasGradient[channel] += Float(total)
+                }
             }
         }
         return
     }
-    // Eight lanes of a channel block at a time: position after position, each lane in its own Double sum.
-    for image in 0..<batch {
-        for channelBlock in 0..<(channels / block) {
-            let source = UnsafeRawPointer(gradient + (image * channels + channelBlock * block) * plane)
-            for group in 0..<(block / 8) {
-                var total = SIMD8<Double>()
-                for index in 0..<plane {
-                    total += SIMD8<Double>(source.loadUnaligned(fromByteOffset: (index * block + group * 8) * 4, as: SIMD8<Float>.self))
+    // A channel block's lanes sit side by side at each position: one pass over the plane with a Double sum per lane.
+    Parallelism.forEachRange(channels / block, minimumPerThread: max(1, (1 << 15) / max(batch * plane * block, 1))) { range in
+        for channelBlock in range {
+            for image in 0..<batch {
+                let source = UnsafeRawPointer(gradient + (image * channels + channelBlock * block) * plane)
+                var low = SIMD8<Double>(), high = SIMD8<Double>()
+                if block == 16 {
+                    for index in 0..<plane {
+                        low += SIMD8<Double>(source.loadUnaligned(fromByteOffset: index * 64, as: SIMD8<Float>.self))
+                        high += SIMD8<Double>(source.loadUnaligned(fromByteOffset: index * 64 + 32, as: SIMD8<Float>.self))
+                    }
+                } else {
+                    for index in 0..<plane { low += SIMD8<Double>(source.loadUnaligned(fromByteOffset: index * 32, as: SIMD8<Float>.self)) }
                 }
-                let first = channelBlock * block + group * 8
-                for lane in 0..<8 { biasGradient[first + lane] += Float(total[lane]) }
+                let first = biasGradient + channelBlock * block
+                for lane in 0..<8 { first[lane] += Float(low[lane]) }
+                if block == 16 { for lane in 0..<8 { first[8 + lane] += Float(high[lane]) } }
             }
         }
     }

@@ -67,10 +67,11 @@ public func conv2dTranspose<Function: OutputDifferentiableFunction>(_ x: Variabl
     let input = algorithm == .oneDNN ? x.storedValue : x.value
     let outputLayout = algorithm == .oneDNN ? oneDNNPreferredLayouts(g, backwardData: true).source : .standard
     let output = Tensor(uninitialized: [g.batch, g.inputChannels, g.inputHeight, g.inputWidth], layout: outputLayout)
+    // The bias is added in the activation's pass (the primitive behind a transposed convolution takes none).
     transposedConvolutionForward(output: output.storagePointer, input: input.storagePointer, weight: weight.value.readPointer,
-                                 bias: bias?.value.readPointer, geometry: g,
+                                 bias: nil, geometry: g,
                                  layouts: ConvolutionBufferLayouts(input: input.layout, output: outputLayout), algorithm: algorithm)
-    applyActivation(activation, to: output)
+    applyActivation(activation, to: output, bias: bias?.value.readPointer)
     FlopCounter.add(g.forwardOperations)
     let inputs = [x, weight] + (bias.map { [$0] } ?? [])
     return Variable.recordLayoutAware(output, inputs: inputs) { outputGradient in
@@ -117,13 +118,39 @@ func withGradientBuffers(_ x: Variable, preferring layout: TensorLayout, _ weigh
     }
 }
 
-/// Applies `function` in place to a freshly computed output, in any layout (nothing for the identity).
+/// Applies `function` in place to a freshly computed output in any layout, after adding `bias` [C] to an image
+/// [N, C, H, W] when given (nothing for the identity without bias).
 @inline(__always)
-func applyActivation<Function: OutputDifferentiableFunction>(_ function: Function, to output: Tensor) {
+func applyActivation<Function: OutputDifferentiableFunction>(_ function: Function, to output: Tensor,
+                                                             bias: UnsafePointer<Float>? = nil) {
+    if let bias { return applyBiasAndActivation(function, to: output, bias: bias) }
     if Function.self == IdentityFunction.self { return }
     let values = output.storagePointer
     Parallelism.forEachRange(output.count, minimumPerThread: 1 << 16) { range in
         for index in range { values[index] = function.value(values[index]) }
+    }
+}
+
+/// `output = function(output + bias[channel])` in one pass, per image's channel (row-major) or channel block.
+func applyBiasAndActivation<Function: OutputDifferentiableFunction>(_ function: Function, to output: Tensor,
+                                                                    bias: UnsafePointer<Float>) {
+    let channels = output.shape[1], plane = output.shape[2] * output.shape[3]
+    var block = 1
+    if case .channelBlocked(let size) = output.layout { block = size }
+    let values = output.storagePointer
+    Parallelism.forEachRange(output.shape[0] * channels / block, minimumPerThread: max(1, (1 << 16) / (plane * block))) { units in
+        for unit in units {
+            let first = (unit % (channels / block)) * block, start = values + unit * plane * block
+            if block == 1 {
+                let offset = bias[first]
+                for index in 0..<plane { start[index] = function.value(start[index] + offset) }
+                continue
+            }
+            for position in 0..<plane {
+                let lanes = start + position * block
+                for lane in 0..<block { lanes[lane] = function.value(lanes[lane] + bias[first + lane]) }
+            }
+        }
     }
 }
 
