@@ -5,7 +5,7 @@ import PackageDescription
 ///
 /// Module map (one concern per module):
 /// - `CMPI`, `CBLAS`, `CZlib`: system-library shims over Open MPI, OpenBLAS (+LAPACK) and zlib.
-/// - `COneDNN`: convolution kernels over oneDNN (`libdnnl-dev`) for NCHW buffers, primitives cached per shape.
+/// - `COneDNN`: convolution kernels over oneDNN (`libdnnl-dev`) for row-major or channel-blocked buffers, primitives cached per shape.
 /// - `CConvolution`: direct convolution kernels for one channel on a side, compiled per vector width (AVX-512, AVX2).
 /// - `CPlatform`: OpenMP's thread team for gentrain's parallel loops, the CPU's vector extensions, OpenBLAS's kernels.
 /// - `TensorCore`: tensors, kernels, reverse-mode autodiff, layers, losses, optimizers.

@@ -4,7 +4,8 @@
 The machine's speed drifts in episodes of ~20 s, so the programs are run A B A B ... and each
 round's medians are compared within the round. Prints every JSON line it gets, then a table of the
 median over rounds of each program's ms/step and the ratio (PyTorch / gentrain: above 1 means gentrain
-is faster). PyTorch comes from PyPI (`pip install torch`); its reference models and timing script are
+is faster), and each round's single-thread sgemm rate (`gentrain bench sgemm`, the yardstick of the
+conv-heavy target) beside gentrain's 1-thread GFLOP/s from the same round. PyTorch comes from PyPI (`pip install torch`); its reference models and timing script are
 `bench_torch.py` and `torch_models.py` in the anchors folder.
 
     python3 scripts/bench_vs_pytorch.py [--rounds 2] [--threads 1,2] [--models ae,vae,dcgan]
@@ -47,7 +48,12 @@ def main():
     if not os.path.exists(torch_script):
         sys.exit(f"{torch_script} not found: pass --anchors FOLDER")
     results = {}
+    yardstick = []
     for round_index in range(args.rounds):
+        sgemm = run_json([args.gentrain, "bench", "sgemm", "--threads", "1", "--json"])
+        sgemm["round"] = round_index
+        print(json.dumps(sgemm), flush=True)
+        yardstick.append(sgemm["gflops_median"])
         for model in args.models.split(","):
             for threads in [int(t) for t in args.threads.split(",")]:
                 gentrain = [args.gentrain, "bench", model, "--batch", str(args.batch), "--steps", str(args.iters),
@@ -86,6 +92,13 @@ def main():
             times = " | ".join(f"{value:.0f}" for value in ours)
             print(f"| {model} | {threads} | {times} | {nchw:.0f} | {nhwc:.0f} | {nchw / ours[0]:.2f} | {min(nchw, nhwc) / ours[0]:.2f}"
                   f" | {gflops:.1f} | {rss:.0f} |")
+    print()
+    sgemm = statistics.median(yardstick)
+    print(f"single-thread sgemm (1024^3): median {sgemm:.1f} GFLOP/s over rounds {yardstick}")
+    for model in args.models.split(","):
+        if (model, 1, f"gentrain {algorithms[0]}") in results:
+            ratios = [r["gflops_achieved"] / y for r, y in zip(results[(model, 1, f"gentrain {algorithms[0]}")], yardstick)]
+            print(f"{model} 1 thread: GFLOP/s / sgemm GFLOP/s per round {[round(x, 3) for x in ratios]}, median {statistics.median(ratios):.3f}")
 
 
 if __name__ == "__main__":
