@@ -35,6 +35,7 @@ typedef struct operation {
     gentrain_convolution_shape shape;
     gentrain_activation_layouts layouts;
     int with_bias, accumulate;
+    int threads;  // oneDNN fixes a primitive's split of the work among threads when it creates it
     dnnl_primitive_t primitive;
     const char *implementation;
     dnnl_memory_t scratchpad;  // the primitive's scratchpad, carved from the arena (NULL when it needs none)
@@ -218,13 +219,22 @@ static int build(operation *op) {
     return 0;
 }
 
-/// The cached operation for (kind, shape, layouts), built on first use. Called with the lock held.
+/// Sets OpenMP's thread count for the primitives built and run next (at least 1).
+static int use_threads(int threads) {
+    if (threads < 1) threads = 1;
+    omp_set_num_threads(threads);
+    return threads;
+}
+
+/// The cached operation for (kind, shape, layouts, threads), built on first use with `threads` OpenMP threads
+/// (a primitive created under another count would split its work for that count). Called with the lock held.
 static int find(enum kind kind, const gentrain_convolution_shape *shape, gentrain_activation_layouts layouts, int with_bias,
-                int accumulate, operation **result) {
+                int accumulate, int threads, operation **result) {
     int status = start_engine();
     if (status) return status;
+    threads = use_threads(threads);
     for (operation *op = cache; op; op = op->next) {
-        if (op->kind == kind && op->with_bias == with_bias && op->accumulate == accumulate &&
+        if (op->kind == kind && op->with_bias == with_bias && op->accumulate == accumulate && op->threads == threads &&
             op->layouts.source_block == layouts.source_block && op->layouts.destination_block == layouts.destination_block &&
             memcmp(&op->shape, shape, sizeof *shape) == 0) {
             *result = op;
@@ -239,6 +249,7 @@ static int find(enum kind kind, const gentrain_convolution_shape *shape, gentrai
     op->kind = kind;
     op->shape = *shape;
     op->layouts = layouts;
+    op->threads = threads;
     op->with_bias = with_bias;
     op->accumulate = accumulate;
     if ((status = build(op))) {
@@ -258,7 +269,7 @@ static long per_image(const gentrain_convolution_shape *s, int name);
 /// weights and bias reordered by the previous call of the same operation are still in the arena and are used
 /// as they are. Called with the lock held.
 static int execute(operation *op, void *const *pointers, int threads, int weights_in_place) {
-    omp_set_num_threads(threads > 0 ? threads : 1);
+    use_threads(threads);
     size_t total = 0;
     for (int i = 0; i < op->argument_count; i++) total += (op->arguments[i].internal_bytes + 4095) / 4096 * 4096;
     total += op->scratchpad_bytes;
@@ -329,7 +340,7 @@ static int run(enum kind kind, const gentrain_convolution_shape *shape, gentrain
         gentrain_convolution_shape part = *shape;
         part.batch = shape->batch - first < chunk ? shape->batch - first : chunk;
         operation *op;
-        if ((status = find(kind, &part, layouts, with_bias, accumulate, &op))) break;
+        if ((status = find(kind, &part, layouts, with_bias, accumulate, settings->threads, &op))) break;
         void *offset[maximum_arguments];
         for (int i = 0; i < op->argument_count; i++)
             offset[i] = (float *)pointers[i] + first * per_image(shape, op->arguments[i].name);
@@ -384,7 +395,7 @@ int gentrain_onednn_preferred_layouts(const gentrain_convolution_shape *shape, c
     gentrain_activation_layouts plain = {0, 0};
     pthread_mutex_lock(&lock);
     operation *op = NULL;
-    int status = find(backward_data ? kind_backward_data : kind_forward, &part, plain, 0, 0, &op);
+    int status = find(backward_data ? kind_backward_data : kind_forward, &part, plain, 0, 0, settings->threads, &op);
     if (!status) {
         layouts->source_block = layouts->destination_block = 0;
         for (int i = 0; i < op->argument_count; i++) {
@@ -400,7 +411,7 @@ int gentrain_onednn_preferred_layouts(const gentrain_convolution_shape *shape, c
 /// A cached reorder between two layouts of one activation shape.
 typedef struct conversion {
     dnnl_dims_t dims;
-    int source_block, destination_block;
+    int source_block, destination_block, threads;
     dnnl_primitive_t reorder;
     dnnl_memory_t source, destination;
     struct conversion *next;
@@ -412,10 +423,12 @@ int gentrain_onednn_reorder(long batch, long channels, long height, long width, 
                             int threads, float *destination, const float *source) {
     pthread_mutex_lock(&lock);
     int status = start_engine();
+    threads = use_threads(threads);
     conversion *c = conversions;
     dnnl_dims_t dims = {batch, channels, height, width};
     for (; c && !status; c = c->next) {
-        if (c->source_block == source_block && c->destination_block == destination_block && !memcmp(c->dims, dims, sizeof dims))
+        if (c->source_block == source_block && c->destination_block == destination_block && c->threads == threads &&
+            !memcmp(c->dims, dims, sizeof dims))
             break;
     }
     if (!status && !c) {
@@ -437,12 +450,12 @@ int gentrain_onednn_reorder(long batch, long channels, long height, long width, 
             memcpy(c->dims, dims, sizeof dims);
             c->source_block = source_block;
             c->destination_block = destination_block;
+            c->threads = threads;
             c->next = conversions;
             conversions = c;
         }
     }
     if (!status) {
-        omp_set_num_threads(threads > 0 ? threads : 1);
         status = dnnl_memory_set_data_handle(c->source, (void *)source);
         if (!status) status = dnnl_memory_set_data_handle(c->destination, destination);
         dnnl_exec_arg_t arguments[] = {{DNNL_ARG_FROM, c->source}, {DNNL_ARG_TO, c->destination}};
@@ -462,9 +475,9 @@ int gentrain_onednn_describe(const gentrain_convolution_shape *shape, const gent
     gentrain_activation_layouts plain = {0, 0};
     pthread_mutex_lock(&lock);
     operation *forward = NULL, *data = NULL, *weights = NULL;
-    int status = find(kind_forward, &part, plain, 0, 0, &forward);
-    if (!status) status = find(kind_backward_data, &part, plain, 0, 1, &data);
-    if (!status) status = find(kind_backward_weights, &part, plain, 0, 1, &weights);
+    int status = find(kind_forward, &part, plain, 0, 0, settings->threads, &forward);
+    if (!status) status = find(kind_backward_data, &part, plain, 0, 1, settings->threads, &data);
+    if (!status) status = find(kind_backward_weights, &part, plain, 0, 1, settings->threads, &weights);
     if (!status)
         snprintf(buffer, capacity, "%s / %s / %s (%ld images per chunk)", forward->implementation, data->implementation,
                  weights->implementation, part.batch);
