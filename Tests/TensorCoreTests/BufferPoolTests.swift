@@ -40,16 +40,36 @@ import Testing
 
     /// Free bytes beyond the resident limit go back to the kernel: their pages read as zero when taken again.
     @Test func freeBytesBeyondTheLimitAreReleased() {
+        let pool = BufferPool(reservedBytes: 64 * Self.megabyte, residentFreeLimit: 0)
+        let size = 3 * Self.megabyte, floats = size / MemoryLayout<Float>.stride
+        let buffer = pool.take(bytes: size)
+        buffer.bindMemory(to: Float.self, capacity: floats).update(repeating: 7, count: floats)
+        pool.give(buffer, bytes: size)
+        #expect(pool.freeByteCount.total == size)
+        #expect(pool.freeByteCount.resident == 0)
+        let again = pool.take(bytes: size)
+        #expect(again == buffer)
+        let values = again.bindMemory(to: Float.self, capacity: floats)
+        #expect((0..<floats).allSatisfy { values[$0] == 0 })
+    }
+
+    /// Only the excess over the limit is released, from the end of the largest resident extent: the rest keeps its
+    /// pages and contents.
+    @Test func onlyTheExcessIsReleased() {
         let pool = BufferPool(reservedBytes: 64 * Self.megabyte, residentFreeLimit: 4 * Self.megabyte)
         let size = 3 * Self.megabyte, floats = size / MemoryLayout<Float>.stride
-        let buffers = (0..<3).map { _ in pool.take(bytes: size) }
-        for buffer in buffers { buffer.bindMemory(to: Float.self, capacity: floats).update(repeating: 7, count: floats) }
-        for buffer in buffers { pool.give(buffer, bytes: size) }
-        let free = pool.freeByteCount
-        #expect(free.total == 3 * size)
-        #expect(free.resident <= 4 * Self.megabyte)
-        let again = pool.take(bytes: 3 * size).bindMemory(to: Float.self, capacity: 3 * floats)
-        #expect((0..<(3 * floats)).allSatisfy { again[$0] == 0 })
+        let first = pool.take(bytes: size), second = pool.take(bytes: size)
+        for buffer in [first, second] { buffer.bindMemory(to: Float.self, capacity: floats).update(repeating: 7, count: floats) }
+        pool.give(first, bytes: size)
+        pool.give(second, bytes: size)
+        #expect(pool.freeByteCount.total == 2 * size)
+        #expect(pool.freeByteCount.resident == 4 * Self.megabyte)
+        let kept = pool.take(bytes: 4 * Self.megabyte).bindMemory(to: Float.self, capacity: Self.megabyte)
+        #expect(kept == first.assumingMemoryBound(to: Float.self))
+        #expect((0..<Self.megabyte).allSatisfy { kept[$0] == 7 })
+        let released = pool.take(bytes: 2 * Self.megabyte).bindMemory(to: Float.self, capacity: Self.megabyte / 2)
+        #expect((0..<(Self.megabyte / 2)).allSatisfy { released[$0] == 0 })
+        #expect(pool.highWaterBytes == 2 * size)
     }
 
     /// Under the limit, a freed buffer keeps its pages (and its contents) for the next request.
@@ -76,10 +96,11 @@ import Testing
         #expect(pool.take(bytes: 6 * Self.megabyte) == inside)
     }
 
-    /// A random sequence of requests and returns, against a plain model: live buffers never overlap, stay inside
-    /// the range, and once all are returned the free extents are one run over everything handed out.
-    @Test func randomRequestsNeverOverlap() {
-        let pool = BufferPool(reservedBytes: 512 * Self.megabyte, residentFreeLimit: 32 * Self.megabyte)
+    /// A random sequence of requests and returns, against a plain model: live buffers never overlap, the resident free
+    /// bytes never pass the limit, and once all are returned the free bytes are everything handed out (one run when
+    /// nothing was released).
+    @Test(arguments: [1024, 8]) func randomRequestsNeverOverlap(limitMegabytes: Int) {
+        let pool = BufferPool(reservedBytes: 512 * Self.megabyte, residentFreeLimit: limitMegabytes * Self.megabyte)
         var generator = SeededGenerator(seed: 11)
         var live: [(address: UnsafeMutableRawPointer, bytes: Int)] = []
         var lowest: UnsafeMutableRawPointer?
@@ -95,12 +116,15 @@ import Testing
             } else {
                 let returned = live.remove(at: Int.random(in: 0..<live.count, using: &generator))
                 pool.give(returned.address, bytes: returned.bytes)
+                #expect(pool.freeByteCount.resident <= limitMegabytes * Self.megabyte)
             }
         }
         for buffer in live { pool.give(buffer.address, bytes: buffer.bytes) }
         #expect(pool.freeByteCount.total == pool.highWaterBytes)
-        #expect(pool.take(bytes: pool.highWaterBytes) == lowest)
-        #expect(pool.freeByteCount.total == 0)
+        if limitMegabytes * Self.megabyte >= pool.highWaterBytes {
+            #expect(pool.take(bytes: pool.highWaterBytes) == lowest)
+            #expect(pool.freeByteCount.total == 0)
+        }
     }
 
     /// A storage from a dirty reused buffer is zeroed when asked to be.
