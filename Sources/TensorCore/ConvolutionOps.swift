@@ -34,7 +34,7 @@ public func conv2d<Function: OutputDifferentiableFunction>(_ x: Variable, weight
     let inputs = [x, weight] + (bias.map { [$0] } ?? [])
     return Variable.recordLayoutAware(output, inputs: inputs) { outputGradient in
         let gradient = activationPullback(activation, outputGradient.converted(to: output.layout), output: output)
-        withGradientBuffers(x, preferring: input.layout, weight, bias) { inputGradient, weightGradient, biasGradient in
+        withGradientBuffers(x, preferring: input.layout, anyLayout: algorithm == .oneDNN, weight, bias) { inputGradient, weightGradient, biasGradient in
             convolutionBackward(inputGradient: inputGradient?.pointer, weightGradient: weightGradient, biasGradient: biasGradient,
                                 outputGradient: gradient.storagePointer, input: input.storagePointer,
                                 weight: weight.value.readPointer, geometry: g,
@@ -76,7 +76,7 @@ public func conv2dTranspose<Function: OutputDifferentiableFunction>(_ x: Variabl
     let inputs = [x, weight] + (bias.map { [$0] } ?? [])
     return Variable.recordLayoutAware(output, inputs: inputs) { outputGradient in
         let gradient = activationPullback(activation, outputGradient.converted(to: output.layout), output: output)
-        withGradientBuffers(x, preferring: input.layout, weight, bias) { inputGradient, weightGradient, biasGradient in
+        withGradientBuffers(x, preferring: input.layout, anyLayout: algorithm == .oneDNN, weight, bias) { inputGradient, weightGradient, biasGradient in
             transposedConvolutionBackward(inputGradient: inputGradient?.pointer, weightGradient: weightGradient,
                                           biasGradient: biasGradient, outputGradient: gradient.storagePointer,
                                           input: input.storagePointer, weight: weight.value.readPointer, geometry: g,
@@ -98,8 +98,9 @@ struct InputGradientBuffer {
 }
 
 /// Calls `body` with the gradient buffers of the variables that need one (nil for the others): the input's in the
-/// layout it already has or else `layout`, the weight's and bias's row-major (views of flat buffers).
-func withGradientBuffers(_ x: Variable, preferring layout: TensorLayout, _ weight: Variable, _ bias: Variable?,
+/// layout it already has or else `layout` when the kernels take `anyLayout` (else row-major, converted if another
+/// op's gradient arrived blocked), the weight's and bias's row-major (views of flat buffers).
+func withGradientBuffers(_ x: Variable, preferring layout: TensorLayout, anyLayout: Bool, _ weight: Variable, _ bias: Variable?,
                          _ body: (InputGradientBuffer?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
     func with(_ variable: Variable?, _ next: (UnsafeMutablePointer<Float>?) -> Void) {
         if let variable, variable.requiresGradient {
@@ -111,6 +112,9 @@ func withGradientBuffers(_ x: Variable, preferring layout: TensorLayout, _ weigh
     with(weight) { weightGradient in
         with(bias) { biasGradient in
             guard x.requiresGradient else { return body(nil, weightGradient, biasGradient) }
+            guard anyLayout else {
+                return x.accumulateGradient { body(InputGradientBuffer(pointer: $0, layout: .standard, fresh: false), weightGradient, biasGradient) }
+            }
             x.accumulateGradient(preferring: layout) { pointer, actual, fresh in
                 body(InputGradientBuffer(pointer: pointer, layout: actual, fresh: fresh), weightGradient, biasGradient)
             }

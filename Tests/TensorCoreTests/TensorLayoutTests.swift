@@ -96,6 +96,24 @@ import Testing
         }
     }
 
+    /// One input feeding a oneDNN convolution and an im2col one: the im2col pullback finds the gradient the oneDNN one
+    /// left blocked and adds into it row-major. Both orders of the pullbacks give the sum of the two gradients.
+    @Test func algorithmsMixedOnOneInput() {
+        let x = randomTensor([2, 16, 6, 6], seed: 70), w = randomTensor([16, 16, 3, 3], seed: 71)
+        func gradient(_ first: ConvolutionAlgorithm, _ second: ConvolutionAlgorithm) -> Tensor {
+            let input = Variable(x, requiresGradient: true), weight = Variable(w)
+            let a = ConvolutionAlgorithm.$current.withValue(first) { conv2d(input, weight: weight, bias: nil, stride: 1, padding: .same) }
+            let b = ConvolutionAlgorithm.$current.withValue(second) { conv2d(input, weight: weight, bias: nil, stride: 2, padding: .same) }
+            sum(a * a).backward()
+            sum(b * b).backward()
+            return input.gradient!
+        }
+        let reference = gradient(.im2col, .im2col)
+        let scale = reference.scalars.map(abs).max()!
+        #expect(maxDifference(gradient(.oneDNN, .im2col), reference) <= 1e-4 * scale)
+        #expect(maxDifference(gradient(.im2col, .oneDNN), reference) <= 1e-4 * scale)
+    }
+
     /// Gradients arriving in different layouts add up: a row-major one into a blocked one and the other way.
     @Test func gradientsInDifferentLayoutsAccumulate() {
         let shape = [2, 16, 3, 3]
