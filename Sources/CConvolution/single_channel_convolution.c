@@ -6,7 +6,11 @@
 
 #include "single_channel_convolution.h"
 
+#if defined(__x86_64__)
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
 #define INLINE static inline __attribute__((always_inline))
 
 typedef gentrain_single_channel_shape shape_t;

@@ -2,11 +2,13 @@
 
 #include "gentrain_platform.h"
 
-#include <cpuid.h>
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
 
 static uint64_t enabled_register_state(void) {
     uint32_t low, high;
@@ -31,11 +33,19 @@ int gentrain_cpu_vector_level(void) {
     }
     return avx2 && fma ? 1 : 0;
 }
+#else
+int gentrain_cpu_vector_level(void) { return 0; }  // the x86 extensions only; elsewhere OpenBLAS's own choice stands
+#endif
 
-// OpenBLAS's names of its kernel families without AVX, which it also picks for x86-64 CPUs it does not know.
-static const char *const pre_avx_cores[] = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Core2",
-                                            "Penryn", "Dunnington", "Nehalem", "Athlon", "Opteron", "Opteron(SSE3)",
-                                            "Barcelona", "Nano", "Bobcat"};
+static char replaced_core[32];
+
+const char *gentrain_openblas_replaced_core(void) { return replaced_core[0] ? replaced_core : NULL; }
+
+// OpenBLAS's names of its kernel families without AVX2 and FMA: it picks one of these for x86-64 CPUs it does not
+// know (Prescott), and none of them is right for a CPU with AVX2.
+static const char *const older_cores[] = {"Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Core2",
+                                          "Penryn", "Dunnington", "Nehalem", "Athlon", "Opteron", "Opteron(SSE3)",
+                                          "Barcelona", "Nano", "Bobcat", "Sandybridge"};
 
 int gentrain_openblas_use_native_kernels(void) {
     if (getenv("OPENBLAS_CORETYPE")) return 0;
@@ -46,13 +56,14 @@ int gentrain_openblas_use_native_kernels(void) {
     if (!core_name || !quit || !init) return 0;
     const char *current = core_name();
     int fallback = 0;
-    for (size_t i = 0; i < sizeof pre_avx_cores / sizeof *pre_avx_cores; i++)
-        if (strcmp(current, pre_avx_cores[i]) == 0) fallback = 1;
+    for (size_t i = 0; i < sizeof older_cores / sizeof *older_cores; i++)
+        if (strcmp(current, older_cores[i]) == 0) fallback = 1;
     int level = gentrain_cpu_vector_level();
     if (!fallback || level == 0) return 0;
     const char *family = level == 3 ? "Cooperlake" : level == 2 ? "SkylakeX" : "Haswell";
     // gotoblas_dynamic_init reads OPENBLAS_CORETYPE; the variable is removed again so that child processes
     // (mpirun's ranks) make their own choice on their own CPU.
+    strncpy(replaced_core, current, sizeof replaced_core - 1);
     setenv("OPENBLAS_CORETYPE", family, 1);
     quit();
     init();

@@ -14,7 +14,7 @@ struct Gentrain: ParsableCommand {
 
     /// Chooses OpenBLAS's kernels before any command can call it, then runs the command.
     static func main() {
-        _ = BLASThreads.nativeKernelChoice
+        BLASThreads.useNativeKernels()
         main(nil)
     }
 }

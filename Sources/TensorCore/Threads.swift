@@ -8,13 +8,15 @@ public enum BLASThreads {
     /// The kernel family OpenBLAS chose for this CPU (e.g. `SkylakeX`).
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
-    /// Gives OpenBLAS the kernels of this CPU's vector extensions when it fell back to kernels without AVX for a
+    /// Gives OpenBLAS the kernels of this CPU's vector extensions when it fell back to kernels without AVX2 for a
     /// CPU model it does not know (Debian's OpenBLAS 0.3.21 runs a 2023 Xeon's sgemm at 20-30 GFLOP/s that way,
-    /// at ~150 with its AVX-512 kernels), unless `OPENBLAS_CORETYPE` chooses. Evaluated once; touch it at
-    /// start-up, before any BLAS call. What it did, for the log, or nil when it left OpenBLAS's choice.
-    public static let nativeKernelChoice: String? = {
-        let before = coreName
-        guard gentrain_openblas_use_native_kernels() != 0 else { return nil }
-        return "OpenBLAS picked \(before) kernels for this CPU, which it does not know; using \(coreName) (OPENBLAS_CORETYPE chooses)"
-    }()
+    /// at ~150 with its AVX-512 kernels), unless `OPENBLAS_CORETYPE` chooses. The executable calls it first thing in
+    /// `main`, before any thread can call BLAS (re-initialising OpenBLAS under a running call would crash it).
+    public static func useNativeKernels() { _ = gentrain_openblas_use_native_kernels() }
+
+    /// What `useNativeKernels` did, for the log, or nil when it left OpenBLAS's choice (or was not called).
+    public static var nativeKernelChoice: String? {
+        guard let replaced = gentrain_openblas_replaced_core() else { return nil }
+        return "OpenBLAS picked \(String(cString: replaced)) kernels for this CPU, which it does not know; using \(coreName) (OPENBLAS_CORETYPE chooses)"
+    }
 }

@@ -9,13 +9,16 @@
 void gentrain_parallel(int workers, void (*body)(void *context, int worker), void *context);
 
 /// The widest vector extension this CPU and its operating system support: 3 AVX-512 (F, CD, BW, DQ, VL) with
-/// bfloat16, 2 AVX-512 (F, CD, BW, DQ, VL), 1 AVX2 with FMA, 0 neither.
+/// bfloat16, 2 AVX-512 (F, CD, BW, DQ, VL), 1 AVX2 with FMA, 0 neither (and 0 on other architectures).
 int gentrain_cpu_vector_level(void);
 
-/// When OpenBLAS fell back to kernels without AVX because it does not know this CPU's model (OpenBLAS 0.3.21
+/// When OpenBLAS fell back to kernels without AVX2 because it does not know this CPU's model (OpenBLAS 0.3.21
 /// calls a 2023 Xeon "Prescott"), and OPENBLAS_CORETYPE is not set, re-initialises OpenBLAS with the kernel family
-/// of the CPU's vector extensions (Cooperlake, SkylakeX or Haswell). Must run before any BLAS call. Returns 1 when
-/// it changed the kernels, 0 when it left them.
+/// of the CPU's vector extensions (Cooperlake, SkylakeX or Haswell). Must run before any BLAS call, with no other
+/// thread calling BLAS. Returns 1 when it changed the kernels, 0 when it left them.
 int gentrain_openblas_use_native_kernels(void);
+
+/// The kernel family OpenBLAS had picked before gentrain_openblas_use_native_kernels replaced it, or NULL.
+const char *gentrain_openblas_replaced_core(void);
 
 #endif
