@@ -1,0 +1,172 @@
+// Issue 19, "Losing work": another run's checkpoints, a full disk while metrics are written, and the
+// partial files of a checkpoint write killed with -9. Each test runs the real `gentrain train` under mpirun.
+
+@testable import DistributedTraining
+import Foundation
+import Testing
+
+/// The checkpoint files of a run folder, by name, with their bytes.
+func checkpointFiles(_ output: String) -> [String: Data] {
+    let folder = output + "/checkpoints"
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    return Dictionary(uniqueKeysWithValues: names.filter { $0.hasSuffix(".gtck") }.map { ($0, FileManager.default.contents(atPath: "\(folder)/\($0)") ?? Data()) })
+}
+
+/// The lines of a run's metrics.jsonl, and the steps of those that are JSON objects.
+func metricRecords(_ output: String) -> (lines: [Substring], steps: [Int], unreadable: [Substring]) {
+    let text = (try? String(contentsOfFile: output + "/metrics.jsonl", encoding: .utf8)) ?? ""
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0)
+    var steps: [Int] = [], unreadable: [Substring] = []
+    for line in lines {
+        if let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], let step = object["step"] as? Int {
+            steps.append(step)
+        } else {
+            unreadable.append(line)
+        }
+    }
+    return (Array(lines), steps, unreadable)
+}
+
+/// Whether this process may mount a small tmpfs (root on Linux): the real full disk for the test that needs one.
+func canMountTmpfs() -> Bool {
+    guard getuid() == 0 else { return false }
+    let probe = runFolder("tmpfs-probe")
+    guard (try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)) != nil else { return false }
+    defer { try? FileManager.default.removeItem(atPath: probe) }
+    guard let mounted = try? run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe]), mounted.status == 0 else { return false }
+    _ = try? run("/usr/bin/umount", [probe])
+    return true
+}
+
+/// Writes zeros to `path` until the file system refuses; returns the bytes written.
+func fillFileSystem(with path: String) -> Int {
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard descriptor >= 0 else { return 0 }
+    defer { close(descriptor) }
+    let chunk = [UInt8](repeating: 0, count: 4096)
+    var total = 0
+    while true {
+        let written = chunk.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
+        if written <= 0 { return total }
+        total += written
+    }
+}
+
+/// A process ID that no process has now (that of a child that has ended).
+func endedProcessIdentifier() throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/true")
+    try process.run()
+    process.waitUntilExit()
+    return process.processIdentifier
+}
+
+@Suite(.serialized) struct LosingWorkTests {
+    static let settings = ["--set", "train.steps=4", "--set", "train.batch_size=8", "--set", "checkpoint.every_steps=1",
+                           "--set", "checkpoint.keep=2"]
+
+    // MARK: - 1. Checkpoints belong to a run
+
+    /// A fresh start (`--resume never`, or a job that does not match its checkpoints) in a folder holding another
+    /// run's checkpoints is refused with one line naming them; nothing is deleted; the matching run still continues.
+    @Test func aFreshRunInAnotherRunsFolderIsRefusedAndDeletesNothing() throws {
+        let output = runFolder("two-runs")
+        let first = try train("autoencoder-fashion", ranks: 1, output: output, Self.settings + ["--stop-at-step", "2"])
+        #expect(first.status == 75, "\(first.output)")
+        let before = checkpointFiles(output)
+        #expect(before.keys.sorted() == [Checkpoint.fileName(step: 1), Checkpoint.fileName(step: 2)])
+
+        let fresh = try train("autoencoder-fashion", ranks: 1, output: output, Self.settings + ["--resume", "never"])
+        #expect(fresh.status != 0, "\(fresh.output)")
+        let refusal = fresh.output.split(separator: "\n").filter { $0.contains("another run") }
+        #expect(refusal.count == 1 && refusal[0].contains(output + "/checkpoints") && refusal[0].contains("--resume auto")
+                && refusal[0].contains(Checkpoint.fileName(step: 2)), "\(fresh.output)")
+        #expect(checkpointFiles(output) == before, "the fresh run changed the other run's checkpoints")
+
+        let changed = try train("autoencoder-fashion", ranks: 1, output: output, Self.settings + ["--set", "train.seed=9"])
+        #expect(changed.status != 0 && changed.output.contains("different job"), "\(changed.output)")
+        #expect(checkpointFiles(output) == before)
+
+        let resumed = try train("autoencoder-fashion", ranks: 1, output: output, Self.settings)
+        #expect(resumed.status == 0 && resumed.output.contains("resuming at step 2"), "\(resumed.output)")
+        #expect(checkpointFiles(output).keys.sorted() == [Checkpoint.fileName(step: 3), Checkpoint.fileName(step: 4)])
+    }
+
+    // MARK: - 2. A full disk while writing
+
+    /// The run folder on a 1 MB tmpfs, its checkpoints on the real disk (a symbolic link): filling the tmpfs makes the
+    /// next metrics.jsonl write fail. Every rank stops after a checkpoint with exit code 74, one line names the file
+    /// and the error, no line is half-written, and the run resumes from that checkpoint once there is space.
+    @Test(.enabled(if: canMountTmpfs(), "needs root to mount a small tmpfs"))
+    func aFullDiskWhileWritingMetricsCheckpointsAndStopsWithCode74() throws {
+        let mountPoint = runFolder("full-disk")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mounted = try run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint])
+        try #require(mounted.status == 0, "\(mounted.output)")
+        defer { _ = try? run("/usr/bin/umount", [mountPoint]) }
+        let output = mountPoint + "/run", checkpoints = runFolder("full-disk-checkpoints")
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: output + "/checkpoints", withDestinationPath: checkpoints)
+
+        let job = try startLongTraining("autoencoder-fashion", output: output, ["--set", "checkpoint.every_steps=0"], waitingForSteps: 3)
+        let filler = mountPoint + "/filler"
+        #expect(fillFileSystem(with: filler) > 0)
+        let ended = BackgroundRun.wait(seconds: 90) { !job.process.isRunning }
+        if !ended { for rank in job.children { kill(rank, SIGKILL) } }
+        #expect(ended, "the job did not stop: \(job.log)")
+        #expect(job.process.terminationStatus == 74, "\(job.log)")
+        let named = job.log.split(separator: "\n").filter { $0.contains(output + "/metrics.jsonl") && $0.contains("No space left on device") }
+        #expect(named.count == 1, "\(job.log)")
+        #expect(!job.log.contains("Fatal error"), "\(job.log)")
+        let records = metricRecords(output)
+        #expect(records.unreadable.isEmpty && records.steps.count >= 3, "\(records.lines)")
+        let newest = try #require(Checkpoint.list(folder: checkpoints).first, "no checkpoint written: \(job.log)")
+        let step = try Checkpoint.read(path: newest).step
+        #expect(named.first?.contains("checkpoint at step \(step)") == true, "\(job.log)")
+
+        try FileManager.default.removeItem(atPath: filler)
+        let resumed = try train("autoencoder-fashion", ranks: 2, output: output, ["--set", "train.steps=100000", "--set", "train.batch_size=12",
+                                "--set", "checkpoint.every_steps=0", "--stop-at-step", "\(step + 1)"])
+        #expect(resumed.status == 75 && resumed.output.contains("resuming at step \(step)"), "\(resumed.output)")
+        let after = metricRecords(output)
+        #expect(after.unreadable.isEmpty && after.steps.last == step + 1, "\(after.lines)")
+    }
+
+    /// A metrics.jsonl that ends in a half-written line (a process killed while writing it) is cut back to its last
+    /// whole line when the run resumes.
+    @Test func aResumedRunDropsAHalfWrittenMetricsLine() throws {
+        let output = runFolder("half-line")
+        let first = try train("autoencoder-fashion", ranks: 1, output: output, Self.settings + ["--stop-at-step", "2"])
+        #expect(first.status == 75, "\(first.output)")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output + "/metrics.jsonl"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("{\"epoch\":0.0006,\"loss\":0.1".utf8))
+        try handle.close()
+        let resumed = try train("autoencoder-fashion", ranks: 1, output: output, Self.settings)
+        #expect(resumed.status == 0 && resumed.output.contains("resuming at step 2"), "\(resumed.output)")
+        let records = metricRecords(output)
+        #expect(records.unreadable.isEmpty && records.steps == [1, 2, 3, 4], "\(records.lines)")
+    }
+
+    // MARK: - 3. Partial files of a killed checkpoint write
+
+    /// `<checkpoint>.partial-PID` files of processes that no longer exist are removed at the next start; one whose
+    /// process is alive (it may still be writing) is left alone.
+    @Test func partialCheckpointsOfEndedProcessesAreRemovedAtTheNextStart() throws {
+        let output = runFolder("partials")
+        let first = try train("autoencoder-fashion", ranks: 1, output: output, Self.settings + ["--stop-at-step", "1"])
+        #expect(first.status == 75, "\(first.output)")
+        let ended = try endedProcessIdentifier()
+        #expect(kill(ended, 0) == -1 && errno == ESRCH)
+        let orphan = "\(output)/checkpoints/\(Checkpoint.fileName(step: 2)).partial-\(ended)"
+        let living = "\(output)/checkpoints/\(Checkpoint.fileName(step: 3)).partial-\(getpid())"
+        for path in [orphan, living] { #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 7, count: 1000))) }
+        let resumed = try train("autoencoder-fashion", ranks: 1, output: output, Self.settings + ["--stop-at-step", "2"])
+        #expect(resumed.status == 75 && resumed.output.contains("resuming at step 1"), "\(resumed.output)")
+        #expect(!FileManager.default.fileExists(atPath: orphan), "\(resumed.output)")
+        #expect(FileManager.default.fileExists(atPath: living))
+        #expect(resumed.output.contains((orphan as NSString).lastPathComponent), "\(resumed.output)")
+        try? FileManager.default.removeItem(atPath: living)
+    }
+}
