@@ -1,8 +1,12 @@
 // Checkpoints: one file per save, written atomically by rank 0.
 //
 // Layout (little-endian): "GTCK", format version (UInt32), header length (UInt64), header (JSON:
-// job, step, epoch, world size, groups with their value/state/optimizer counts), then per group its
+// job, run, step, epoch, world size, groups with their value/state/optimizer counts), then per group its
 // values, state and optimizer state as Float32, then a CRC-32 of everything before it.
+//
+// The run is an identity drawn when a run starts afresh and carried by every checkpoint of it, across
+// resumes: clean-up removes only the run's own older checkpoints. Checkpoints written before it existed
+// have none and stay readable.
 
 import CZlib
 import Foundation
@@ -36,6 +40,7 @@ public struct Checkpoint: Sendable {
         var formatVersion: Int
         var gentrainVersion: String
         var job: String
+        var run: String?
         var step: Int
         var epoch: Int
         var stepInEpoch: Int
@@ -57,6 +62,8 @@ public struct Checkpoint: Sendable {
     /// The job it was written for, as canonical JSON.
     public var job: String
     public var gentrainVersion: String
+    /// The run it belongs to (nil in checkpoints written before runs had an identity).
+    public var run: String?
     /// Optimizer steps completed.
     public var step: Int
     public var epoch: Int
@@ -65,8 +72,10 @@ public struct Checkpoint: Sendable {
     public var worldSize: Int
     public var groups: [Group]
 
-    public init(job: String, gentrainVersion: String, step: Int, epoch: Int, stepInEpoch: Int, worldSize: Int, groups: [Group]) {
+    public init(job: String, run: String? = nil, gentrainVersion: String, step: Int, epoch: Int, stepInEpoch: Int, worldSize: Int,
+                groups: [Group]) {
         self.job = job
+        self.run = run
         self.gentrainVersion = gentrainVersion
         self.step = step
         self.epoch = epoch
@@ -77,7 +86,7 @@ public struct Checkpoint: Sendable {
 
     /// The file's bytes.
     public func encoded() -> [UInt8] {
-        let header = Header(formatVersion: Int(Self.formatVersion), gentrainVersion: gentrainVersion, job: job, step: step, epoch: epoch,
+        let header = Header(formatVersion: Int(Self.formatVersion), gentrainVersion: gentrainVersion, job: job, run: run, step: step, epoch: epoch,
                             stepInEpoch: stepInEpoch, worldSize: worldSize,
                             groups: groups.map { GroupHeader(name: $0.name, values: $0.values.count, state: $0.state.count,
                                                              optimizerState: $0.optimizerState.count,
@@ -99,7 +108,7 @@ public struct Checkpoint: Sendable {
     /// Writes the file atomically: a temporary file in the same folder, fsync, rename, fsync of the folder.
     public func write(to path: String) throws(CheckpointError) {
         let folder = (path as NSString).deletingLastPathComponent
-        let temporary = "\(path).partial-\(getpid())"
+        let temporary = Self.partialPath(path, process: getpid())
         let bytes = encoded()
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw CheckpointError(path: folder, problem: "cannot create the folder: \(error.localizedDescription)")
@@ -163,8 +172,56 @@ public struct Checkpoint: Sendable {
                                 optimizerIterations: group.optimizerIterations))
         }
         guard position == bytes.count - 4 else { throw CheckpointError(path: path, problem: "longer than its header says") }
-        return Checkpoint(job: header.job, gentrainVersion: header.gentrainVersion, step: header.step, epoch: header.epoch,
+        return Checkpoint(job: header.job, run: header.run, gentrainVersion: header.gentrainVersion, step: header.step, epoch: header.epoch,
                           stepInEpoch: header.stepInEpoch, worldSize: header.worldSize, groups: groups)
+    }
+
+    /// What a checkpoint's header says about where it belongs, read without its buffers and without the CRC check.
+    public struct Identity: Sendable {
+        public var path: String
+        public var job: String
+        public var run: String?
+        public var step: Int
+    }
+
+    /// Reads the header of a checkpoint file only (cheap for any size of checkpoint).
+    public static func readIdentity(path: String) throws(CheckpointError) -> Identity {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw CheckpointError(path: path, problem: "cannot read the file") }
+        defer { try? handle.close() }
+        let fileSize = (try? handle.seekToEnd()).map(Int.init) ?? 0
+        guard (try? handle.seek(toOffset: 0)) != nil, let start = try? handle.read(upToCount: 16), start.count == 16,
+              Array(start[0..<4]) == magic else { throw CheckpointError(path: path, problem: "not a gentrain checkpoint") }
+        let headerLength = readLittleEndian([UInt8](start), at: 8, as: UInt64.self)
+        guard headerLength <= UInt64(max(fileSize - 20, 0)), let headerBytes = try? handle.read(upToCount: Int(headerLength)),
+              let header = try? JSONDecoder().decode(Header.self, from: headerBytes) else {
+            throw CheckpointError(path: path, problem: "unreadable header")
+        }
+        return Identity(path: path, job: header.job, run: header.run, step: header.step)
+    }
+
+    /// A new run's identity: the start time and 32 random bits, e.g. "20261203-124512-9f3a61c2".
+    public static func newRunIdentity(now: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return formatter.string(from: now) + "-" + String(format: "%08x", UInt32.random(in: .min ... .max))
+    }
+
+    /// The temporary file a write of `path` by process `process` goes through.
+    static func partialPath(_ path: String, process: pid_t) -> String { "\(path).partial-\(process)" }
+
+    /// Removes the temporary files of checkpoint writes whose process no longer exists (killed during the
+    /// write); leaves those of living processes. Returns the names removed.
+    public static func removeAbandonedPartials(folder: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        var removed: [String] = []
+        for name in names where name.hasPrefix("step-") {
+            guard let marker = name.range(of: ".gtck.partial-"), let process = pid_t(name[marker.upperBound...]), process > 0 else { continue }
+            guard kill(process, 0) == -1 && errno == ESRCH else { continue }
+            if unlink("\(folder)/\(name)") == 0 { removed.append(name) }
+        }
+        return removed.sorted()
     }
 
     /// Checkpoint files of a folder, newest (highest step) first.

@@ -13,17 +13,19 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let saved = try Checkpoint.read(path: checkpoint)
         let jobName = ((try? JSONSerialization.jsonObject(with: Data(saved.job.utf8))) as? [String: Any])?["name"] as? String ?? "?"
-        let result: [String: Any] = [
+        var result: [String: Any] = [
             "format_version": Int(Checkpoint.formatVersion), "gentrain_version": saved.gentrainVersion, "job": jobName,
             "step": saved.step, "epoch": saved.epoch, "world_size": saved.worldSize,
             "parameters": saved.groups.reduce(0) { $0 + $1.values.count },
             "groups": saved.groups.map { ["name": $0.name, "parameters": $0.values.count, "state": $0.state.count] },
             "params_sha256": saved.parametersSHA256,
         ]
+        if let run = saved.run { result["run"] = run }
         if json {
             print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
         } else {
-            print("\(checkpoint): format \(Checkpoint.formatVersion), job \(jobName), step \(saved.step) (epoch \(saved.epoch)), "
+            let run = saved.run.map { ", run \($0)" } ?? ""
+            print("\(checkpoint): format \(Checkpoint.formatVersion), job \(jobName)\(run), step \(saved.step) (epoch \(saved.epoch)), "
                   + "world size \(saved.worldSize), \(result["parameters"]!) parameters, params_sha256 \(saved.parametersSHA256)")
         }
     }
