@@ -63,6 +63,8 @@ public final class Trainer {
     /// The reference set and extractor when the job evaluates during training.
     let evaluationResources: EvaluationResources?
     var checkpointFolder: String { job.output + "/checkpoints" }
+    /// Rank 0: the run its checkpoints belong to (`restore` sets it).
+    var runIdentity = RunIdentity(name: "", continuesEarlierRun: false)
 
     /// Loads the data and builds the replica (nothing is exchanged yet).
     public init(job: Job, communicator: Communicator, gentrainVersion: String) throws {

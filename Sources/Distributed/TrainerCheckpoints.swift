@@ -1,6 +1,6 @@
 // The trainer's checkpoints: restoring (rank 0 reads, everyone receives), choosing which checkpoint to
-// resume from, refusing another job's, and saving (statistics averaged across ranks, rank 0 writes,
-// everyone waits until it is on disk).
+// resume from, refusing another job's or another run's, and saving (statistics averaged across ranks,
+// rank 0 writes, everyone waits until it is on disk; clean-up removes only this run's older ones).
 
 import Communication
 import Foundation
@@ -41,7 +41,14 @@ extension Trainer {
         var failure = ""
         if communicator.rank == 0 {
             do {
-                if let checkpoint = try findCheckpoint(resume) {
+                let abandoned = Checkpoint.removeAbandonedPartials(folder: checkpointFolder)
+                if !abandoned.isEmpty {
+                    log("removed \(abandoned.count) partial checkpoint file(s) of ended processes from \(checkpointFolder): "
+                        + abandoned.joined(separator: ", "))
+                }
+                let checkpoint = try findCheckpoint(resume)
+                runIdentity = try claimCheckpointFolder(continuing: checkpoint)
+                if let checkpoint {
                     try apply(checkpoint)
                     step = checkpoint.step
                 }
@@ -96,13 +103,39 @@ extension Trainer {
         let differences = job.differences(from: saved)
         if !differences.isEmpty {
             throw TrainingError(message: "\(path) belongs to a different job (\(differences.joined(separator: "; "))); "
-                                + "use another output folder or --resume never")
+                                + "use another output folder (--set output=...), or move that run's checkpoints away to start afresh here")
         }
     }
 
     func apply(_ checkpoint: Checkpoint) throws { try applyCheckpoint(checkpoint, to: model) }
 
-    /// Averages normalisation statistics across ranks, then rank 0 writes the checkpoint; all wait until it is on disk.
+    /// The run this start continues (the checkpoint's) or begins (a new identity), after checking that the checkpoint
+    /// folder holds no other run's checkpoints: a fresh run beside them would mix with them (`--resume auto` would
+    /// later pick whichever has the highest step), so it is refused, naming them. Rank 0.
+    func claimCheckpointFolder(continuing checkpoint: Checkpoint?) throws -> RunIdentity {
+        let identity = RunIdentity(name: checkpoint?.run ?? Checkpoint.newRunIdentity(), continuesEarlierRun: checkpoint != nil)
+        var others: [String] = []
+        for path in Checkpoint.list(folder: checkpointFolder) {
+            let name = (path as NSString).lastPathComponent
+            do {
+                let found = try Checkpoint.readIdentity(path: path)
+                if !identity.owns(found, job: job) { others.append("\(name) (" + (found.run.map { "run \($0), " } ?? "") + "step \(found.step))") }
+            } catch {
+                // Unreadable: skipped with a warning when a run continues; a fresh run cannot tell whose it is.
+                if checkpoint == nil { others.append("\(name) (unreadable)") }
+            }
+        }
+        guard others.isEmpty else {
+            throw TrainingError(message: "\(checkpointFolder) holds \(others.count) checkpoint(s) of another run: "
+                                + others.prefix(3).joined(separator: ", ") + (others.count > 3 ? ", ..." : "") + "; "
+                                + "gentrain does not mix two runs' checkpoints in one folder: continue that run with --resume auto "
+                                + "(and its job), or start this one in another output folder (--set output=...) or after moving them away")
+        }
+        return identity
+    }
+
+    /// Averages normalisation statistics across ranks, then rank 0 writes the checkpoint and removes this run's
+    /// older ones beyond `checkpoint.keep`; all wait until it is on disk.
     func saveCheckpoint(step: Int) throws {
         for group in model.groups where group.state.count > 0 {
             try communicator.allReduceSum(group.state.pointer, count: group.state.count)
@@ -115,12 +148,38 @@ extension Trainer {
                                  state: Array(UnsafeBufferPointer(start: group.state.pointer, count: group.state.count)),
                                  optimizerState: optimizer.state, optimizerIterations: optimizer.iterations)
             }
-            let checkpoint = Checkpoint(job: job.canonicalJSON, gentrainVersion: gentrainVersion, step: step,
+            let checkpoint = Checkpoint(job: job.canonicalJSON, run: runIdentity.name, gentrainVersion: gentrainVersion, step: step,
                                         epoch: step / schedule.stepsPerEpoch, stepInEpoch: step % schedule.stepsPerEpoch,
                                         worldSize: communicator.size, groups: groups)
             try checkpoint.write(to: checkpointFolder + "/" + Checkpoint.fileName(step: step))
-            for old in Checkpoint.list(folder: checkpointFolder).dropFirst(job.checkpointKeep) { try? FileManager.default.removeItem(atPath: old) }
+            for removed in removeOlderCheckpoints(folder: checkpointFolder, of: runIdentity, job: job, keep: job.checkpointKeep) {
+                log("warning: cannot remove \(removed)")
+            }
         }
         try watchdog.guarded("barrier after checkpoint", step: step) { () throws(MPIError) in try communicator.barrier() }
     }
+}
+
+/// The run a trainer's checkpoints belong to.
+struct RunIdentity {
+    /// Stored in each checkpoint's header.
+    var name: String
+    /// Whether this start continues a checkpoint: then checkpoints without an identity (older gentrain) of the same
+    /// job count as this run's history.
+    var continuesEarlierRun: Bool
+
+    func owns(_ checkpoint: Checkpoint.Identity, job: Job) -> Bool {
+        if let run = checkpoint.run { return run == name }
+        guard continuesEarlierRun, let saved = try? Job.decodeStored(checkpoint.job) else { return false }
+        return job.differences(from: saved).isEmpty
+    }
+}
+
+/// Removes the checkpoints of `run` in `folder` past the `keep` newest, leaving every other run's; returns those
+/// it could not remove.
+func removeOlderCheckpoints(folder: String, of run: RunIdentity, job: Job, keep: Int) -> [String] {
+    let own = Checkpoint.list(folder: folder).filter { path in
+        (try? Checkpoint.readIdentity(path: path)).map { run.owns($0, job: job) } ?? false
+    }
+    return own.dropFirst(keep).filter { unlink($0) != 0 }
 }

@@ -3,6 +3,7 @@
 
 @testable import DistributedTraining
 import Foundation
+import JobFiles
 import Testing
 
 /// The checkpoint files of a run folder, by name, with their bytes.
@@ -87,9 +88,47 @@ func endedProcessIdentifier() throws -> Int32 {
         #expect(changed.status != 0 && changed.output.contains("different job"), "\(changed.output)")
         #expect(checkpointFiles(output) == before)
 
+        let run = try #require(try finalCheckpoint(output, step: 2).run)
         let resumed = try train("autoencoder-fashion", ranks: 1, output: output, Self.settings)
         #expect(resumed.status == 0 && resumed.output.contains("resuming at step 2"), "\(resumed.output)")
         #expect(checkpointFiles(output).keys.sorted() == [Checkpoint.fileName(step: 3), Checkpoint.fileName(step: 4)])
+        #expect(try finalCheckpoint(output, step: 4).run == run, "a resumed run keeps its identity")
+    }
+
+    /// Clean-up keeps `keep` of the run's own newest checkpoints and never touches another run's, whatever their
+    /// steps; checkpoints without a run (older gentrain) of the same job count as the run's own only when it continues one.
+    @Test func cleanUpRemovesOnlyTheRunsOwnOlderCheckpoints() throws {
+        let job = try Job.load(path: jobFile("autoencoder-fashion"), overrides: [])
+        let folder = runFolder("clean-up")
+        func write(step: Int, run: String?) throws {
+            let group = Checkpoint.Group(name: "model", values: [Float(step)], state: [], optimizerState: [], optimizerIterations: step)
+            try Checkpoint(job: job.canonicalJSON, run: run, gentrainVersion: "test", step: step, epoch: 0, stepInEpoch: step, worldSize: 1,
+                           groups: [group]).write(to: "\(folder)/\(Checkpoint.fileName(step: step))")
+        }
+        func steps() -> [Int] { Checkpoint.list(folder: folder).compactMap { try? Checkpoint.readIdentity(path: $0).step } }
+        for step in 1...4 { try write(step: step, run: "this") }
+        try write(step: 5, run: nil)
+        try write(step: 10, run: "other")
+        #expect(removeOlderCheckpoints(folder: folder, of: RunIdentity(name: "this", continuesEarlierRun: false), job: job, keep: 2).isEmpty)
+        #expect(steps() == [10, 5, 4, 3])
+        #expect(removeOlderCheckpoints(folder: folder, of: RunIdentity(name: "this", continuesEarlierRun: true), job: job, keep: 2).isEmpty)
+        #expect(steps() == [10, 5, 4])
+    }
+
+    /// A checkpoint without a run (written before runs had an identity) reads as before, and a new one keeps its run.
+    @Test func checkpointsWithoutARunStayReadable() throws {
+        let folder = runFolder("legacy")
+        let group = Checkpoint.Group(name: "model", values: [1, 2, 3], state: [4], optimizerState: [5, 6], optimizerIterations: 7)
+        let legacy = Checkpoint(job: "{}", gentrainVersion: "0.1.0", step: 3, epoch: 0, stepInEpoch: 3, worldSize: 2, groups: [group])
+        #expect(!String(decoding: legacy.encoded(), as: UTF8.self).contains("\"run\""), "the header of a checkpoint without a run is as before")
+        try legacy.write(to: folder + "/legacy.gtck")
+        let read = try Checkpoint.read(path: folder + "/legacy.gtck")
+        #expect(read.run == nil && read.step == 3 && read.groups == [group])
+        var named = legacy
+        named.run = Checkpoint.newRunIdentity()
+        try named.write(to: folder + "/named.gtck")
+        #expect(try Checkpoint.read(path: folder + "/named.gtck").run == named.run)
+        #expect(try Checkpoint.readIdentity(path: folder + "/named.gtck").run == named.run)
     }
 
     // MARK: - 2. A full disk while writing
