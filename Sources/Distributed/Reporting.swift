@@ -19,7 +19,7 @@ public struct ProgressReporter {
     }
 
     /// Reports that `done` of `total` are finished, with `detail` (losses, say).
-    public mutating func update(_ done: Int, detail: String) {
+    public mutating func update(_ done: Int, detail: String) throws(WriteError) {
         let now = Date()
         let finished = done == total
         guard finished || now.timeIntervalSince(lastReport) >= (isTerminal ? 0.2 : interval) else { return }
@@ -30,9 +30,9 @@ public struct ProgressReporter {
         let line = String(format: "%d/%d %@  %.2f %@/s  elapsed %@  ETA %@  %@", done, total, unit, rate, unit,
                           formatDuration(elapsed), formatDuration(remaining), detail)
         if isTerminal {
-            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (finished ? "\n" : "")).utf8))
+            try writeStandardError("\r\u{1B}[K" + line + (finished ? "\n" : ""))
         } else {
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            try writeStandardError(line + "\n")
         }
     }
 }
@@ -51,33 +51,87 @@ public func peakResidentMegabytes() -> Double {
     return kilobytes / 1024
 }
 
-/// Appends one JSON object per line to a file.
-public struct JSONLinesWriter {
-    let handle: FileHandle
+/// A file the run could not write (a full disk, a lost permission). The trainer checkpoints if it can and
+/// stops every rank; the exit code is 74 (EX_IOERR).
+public struct WriteError: Error, CustomStringConvertible, Sendable {
+    /// What failed, naming the file: "cannot write PATH: PROBLEM".
+    public var failure: String
+    /// What the run did about it (the checkpoint it wrote before stopping, or that none could be written).
+    public var outcome = ""
+    /// False on the ranks that stop because rank 0 could not write: rank 0 prints the one line.
+    public var isReportedHere = true
+
+    public init(path: String, problem: String) { failure = "cannot write \(path): \(problem)" }
+    /// A failure whose message already names the file (a PNG writer's, say).
+    public init(failure: String) { self.failure = failure }
+
+    public var description: String { failure + (outcome.isEmpty ? "" : "; " + outcome) }
+}
+
+/// The text of the current `errno`.
+func systemError() -> String { String(cString: strerror(errno)) }
+
+/// Writes all of `bytes` to a descriptor; throws naming `path` on an error or when nothing more can be written.
+func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String) throws(WriteError) {
+    var written = 0
+    while written < bytes.count {
+        let result = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress! + written, $0.count - written) }
+        if result < 0 && errno == EINTR { continue }
+        guard result > 0 else { throw WriteError(path: path, problem: result < 0 ? systemError() : "the file system accepts no more bytes") }
+        written += result
+    }
+}
+
+/// Writes to standard error, throwing instead of trapping when it cannot (a full disk under a redirected log).
+public func writeStandardError(_ text: String) throws(WriteError) {
+    try writeAll(Array(text.utf8), to: STDERR_FILENO, path: "standard error")
+}
+
+/// Appends one JSON object per line to a file. A line is written whole or not at all: a failed write is cut
+/// back to the last whole line before the error is thrown.
+public final class JSONLinesWriter {
+    public let path: String
+    private let descriptor: Int32
+    /// Bytes of the whole lines in the file.
+    private var length: Int
 
     /// Opens `path` for appending after the records of steps up to `step` already in it (a run resumed at
-    /// step k keeps the first k steps' lines and drops those of steps it will redo; a fresh run, step 0,
-    /// starts the file afresh).
-    public init(path: String, keepingStepsThrough step: Int = 0) throws {
+    /// step k keeps the first k steps' lines and drops those of steps it will redo, and a last line without
+    /// its newline, cut short by a kill or a full disk; a fresh run, step 0, starts the file afresh).
+    public init(path: String, keepingStepsThrough step: Int = 0) throws(WriteError) {
+        self.path = path
         var kept = Data()
         if step > 0, let existing = FileManager.default.contents(atPath: path) {
-            for line in existing.split(separator: UInt8(ascii: "\n")) {
+            // What follows the last newline is empty, or a line cut short: dropped either way.
+            for line in existing.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() where !line.isEmpty {
                 let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
                 if let recorded = object?["step"] as? Int, recorded > step { continue }
                 kept.append(contentsOf: line)
                 kept.append(UInt8(ascii: "\n"))
             }
         }
-        guard FileManager.default.createFile(atPath: path, contents: kept) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        do { try kept.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw WriteError(path: path, problem: "\(error.localizedDescription)")
         }
-        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        handle.seekToEndOfFile()
+        descriptor = open(path, O_WRONLY | O_APPEND)
+        guard descriptor >= 0 else { throw WriteError(path: path, problem: systemError()) }
+        length = kept.count
     }
 
-    public func write(_ object: [String: Any]) {
+    deinit { close(descriptor) }
+
+    /// Appends `object` as one line (keys sorted).
+    public func write(_ object: [String: Any]) throws(WriteError) {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        handle.write(data + Data("\n".utf8))
+        let line = [UInt8](data) + [UInt8(ascii: "\n")]
+        do {
+            try writeAll(line, to: descriptor, path: path)
+        } catch {
+            // Part of the line may be in the file (a short write before the disk filled): cut it off.
+            _ = ftruncate(descriptor, off_t(length))
+            throw error
+        }
+        length += line.count
     }
 }
 

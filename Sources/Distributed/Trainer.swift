@@ -65,6 +65,8 @@ public final class Trainer {
     var checkpointFolder: String { job.output + "/checkpoints" }
     /// Rank 0: the run its checkpoints belong to (`restore` sets it).
     var runIdentity = RunIdentity(name: "", continuesEarlierRun: false)
+    /// A file this rank could not write: the next step's summary stops every rank after a checkpoint (exit code 74).
+    var pendingWriteFailure: WriteError?
 
     /// Loads the data and builds the replica (nothing is exchanged yet).
     public init(job: Job, communicator: Communicator, gentrainVersion: String) throws {
@@ -95,15 +97,18 @@ public final class Trainer {
         let isReporter = communicator.rank == 0
         var metrics: JSONLinesWriter?
         if isReporter {
-            try FileManager.default.createDirectory(atPath: job.output, withIntermediateDirectories: true)
-            try job.canonicalJSON.write(toFile: job.output + "/job.resolved.json", atomically: true, encoding: .utf8)
-            metrics = try JSONLinesWriter(path: job.output + "/metrics.jsonl", keepingStepsThrough: step)
+            recordingWriteFailure(job.output + "/job.resolved.json") {
+                try FileManager.default.createDirectory(atPath: job.output, withIntermediateDirectories: true)
+                try job.canonicalJSON.write(toFile: job.output + "/job.resolved.json", atomically: true, encoding: .utf8)
+                metrics = try JSONLinesWriter(path: job.output + "/metrics.jsonl", keepingStepsThrough: step)
+            }
             log("\(job.name): \(job.modelKind) on \(dataset.count) images from \(job.dataPath), \(communicator.size) rank(s), "
                 + "global batch \(job.batchSize), \(totalSteps) steps (\(schedule.stepsPerEpoch) per epoch, \(job.sampling) sampling"
                 + (schedule.droppedPerEpoch > 0 ? ", the last \(schedule.droppedPerEpoch) samples of each epoch's permutation unused" : "") + ")"
                 + (step > 0 ? ", resuming at step \(step)" : ""))
             if let note = BLASThreads.nativeKernelChoice { log(note) }
         }
+        try stopIfStartUpWritesFailed(step: step)
         stopRequest.install()
         var progress = ProgressReporter(total: totalSteps, unit: "steps", interval: job.logEverySeconds, done: step)
         var permutation: (epoch: Int, order: [Int])?
@@ -125,12 +130,13 @@ public final class Trainer {
             let nonFiniteGradient = firstNonFiniteGradient(model.groups)
             let seconds = Date().timeIntervalSince(started)
             step += 1
-            // One small collective per step: losses (shares sum to the global mean), stop and checkpoint requests, timings.
+            // One small collective per step: losses (shares sum to the global mean), stop and checkpoint requests, a file a
+            // rank could not write, timings.
             let names = losses.keys.sorted()
             let wantsCheckpoint = isReporter && job.checkpointEveryMinutes > 0 && Date().timeIntervalSince(lastCheckpoint) > job.checkpointEveryMinutes * 60
             let stopRequested = stopRequest.isRequested || step == stopAtStep
             var summary = names.map { Double(losses[$0]!) } + [stopRequested ? 1 : 0, wantsCheckpoint ? 1 : 0,
-                                                               nonFiniteGradient == nil ? 0 : 1]
+                                                               nonFiniteGradient == nil ? 0 : 1, pendingWriteFailure == nil ? 0 : 1]
             try watchdog.guarded("all-reduce of the step summary", step: step) { () throws(MPIError) in
                 try communicator.allReduceSum(&summary, count: summary.count)
             }
@@ -147,7 +153,8 @@ public final class Trainer {
                 throw TrainingError(message: "step \(step): the summed gradient of \(nonFiniteGradient ?? "a parameter group") is not finite "
                                     + "(NaN or infinity); stopping with the last good checkpoint kept (lower the learning rate?)")
             }
-            let stopNow = summary[names.count] > 0
+            let writeFailed = summary[names.count + 3] > 0
+            let stopNow = summary[names.count] > 0 || writeFailed
             let checkpointNow = stopNow || summary[names.count + 1] > 0 || step == totalSteps
                 || (job.checkpointEverySteps > 0 && step % job.checkpointEverySteps == 0)
             if job.replicaCheckEvery > 0 && step % job.replicaCheckEvery == 0 { try checkReplicas(step: step) }
@@ -156,9 +163,11 @@ public final class Trainer {
                                              "images_per_second": Double(job.batchSize) / timings[0],
                                              "step_seconds_slowest": timings[0], "step_seconds_fastest": -timings[1]]
                 for (name, value) in globalLosses { record[name] = value }
-                metrics?.write(record)
-                progress.update(step, detail: "epoch \(epoch + 1) " + names.map { String(format: "%@ %.5f", $0, globalLosses[$0]!) }.joined(separator: " "))
+                recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
+                let detail = "epoch \(epoch + 1) " + names.map { String(format: "%@ %.5f", $0, globalLosses[$0]!) }.joined(separator: " ")
+                recordingWriteFailure("standard error") { try progress.update(step, detail: detail) }
             }
+            if writeFailed { try stopAfterWriteFailure(step: step) }
             if checkpointNow {
                 try saveCheckpoint(step: step)
                 lastCheckpoint = Date()
@@ -172,9 +181,10 @@ public final class Trainer {
             }
         }
         if isReporter {
-            try writePictures()
-            try writeCurves(runFolder: job.output)
+            recordingWriteFailure(job.output) { try writePictures() }
+            recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output) }
         }
+        if pendingWriteFailure != nil { throw writeFailure(outcome: "the checkpoint of the last step is written") }
         return .finished
     }
 
@@ -246,7 +256,7 @@ public final class Trainer {
     }
 
     func log(_ message: String) {
-        FileHandle.standardError.write(Data((message + "\n").utf8))
+        recordingWriteFailure("standard error") { try writeStandardError(message + "\n") }
     }
 }
 

@@ -1,6 +1,8 @@
 // The trainer's checkpoints: restoring (rank 0 reads, everyone receives), choosing which checkpoint to
 // resume from, refusing another job's or another run's, and saving (statistics averaged across ranks,
-// rank 0 writes, everyone waits until it is on disk; clean-up removes only this run's older ones).
+// rank 0 writes, everyone learns whether it is on disk; clean-up removes only this run's older ones).
+// And what happens when a rank cannot write a file: a checkpoint if one can be written, then every
+// rank stops (exit code 74).
 
 import Communication
 import Foundation
@@ -135,13 +137,14 @@ extension Trainer {
     }
 
     /// Averages normalisation statistics across ranks, then rank 0 writes the checkpoint and removes this run's
-    /// older ones beyond `checkpoint.keep`; all wait until it is on disk.
+    /// older ones beyond `checkpoint.keep`; every rank learns whether it is on disk and throws the same way if not.
     func saveCheckpoint(step: Int) throws {
         for group in model.groups where group.state.count > 0 {
             try communicator.allReduceSum(group.state.pointer, count: group.state.count)
             let scale = 1 / Float(communicator.size)
             for index in 0..<group.state.count { group.state.pointer[index] *= scale }
         }
+        var failure: WriteError?
         if communicator.rank == 0 {
             let groups = zip(model.groups, model.optimizers).map { group, optimizer in
                 Checkpoint.Group(name: group.name, values: group.flatValues,
@@ -151,12 +154,65 @@ extension Trainer {
             let checkpoint = Checkpoint(job: job.canonicalJSON, run: runIdentity.name, gentrainVersion: gentrainVersion, step: step,
                                         epoch: step / schedule.stepsPerEpoch, stepInEpoch: step % schedule.stepsPerEpoch,
                                         worldSize: communicator.size, groups: groups)
-            try checkpoint.write(to: checkpointFolder + "/" + Checkpoint.fileName(step: step))
-            for removed in removeOlderCheckpoints(folder: checkpointFolder, of: runIdentity, job: job, keep: job.checkpointKeep) {
-                log("warning: cannot remove \(removed)")
+            let path = checkpointFolder + "/" + Checkpoint.fileName(step: step)
+            do throws(CheckpointError) {
+                try checkpoint.write(to: path)
+                for removed in removeOlderCheckpoints(folder: checkpointFolder, of: runIdentity, job: job, keep: job.checkpointKeep) {
+                    log("warning: cannot remove \(removed)")
+                }
+            } catch {
+                failure = WriteError(path: path, problem: error.problem)
             }
         }
-        try watchdog.guarded("barrier after checkpoint", step: step) { () throws(MPIError) in try communicator.barrier() }
+        var written: [Double] = [failure == nil ? 1 : 0]
+        try watchdog.guarded("broadcast after checkpoint", step: step) { () throws(MPIError) in try communicator.broadcast(&written, count: 1) }
+        if written[0] == 0 {
+            var reported = failure ?? WriteError(failure: "rank 0 could not write the checkpoint of step \(step)")
+            reported.isReportedHere = failure != nil
+            reported.outcome = "the earlier checkpoints are kept"
+            throw reported
+        }
+    }
+
+    // MARK: - Files a rank cannot write
+
+    /// Runs a write of `path`; a failure is kept for the next step's summary, which stops every rank after a
+    /// checkpoint (exit code 74), instead of ending this rank alone.
+    func recordingWriteFailure(_ path: String, _ write: () throws -> Void) {
+        do {
+            try write()
+        } catch {
+            pendingWriteFailure = pendingWriteFailure ?? writeError(error, path: path)
+        }
+    }
+
+    /// The error a rank stops with after a write failed somewhere: its own (printed) or rank 0's (printed there).
+    func writeFailure(outcome: String) -> WriteError {
+        var failure = pendingWriteFailure ?? WriteError(failure: "another rank could not write a file")
+        failure.isReportedHere = pendingWriteFailure != nil
+        failure.outcome = outcome
+        return failure
+    }
+
+    /// Every rank, before the first step: stops together if a rank could not write its start-up files.
+    func stopIfStartUpWritesFailed(step: Int) throws {
+        var failed: [Double] = [pendingWriteFailure == nil ? 0 : 1]
+        try watchdog.guarded("start-up check of written files", step: step) { () throws(MPIError) in
+            try communicator.allReduceSum(&failed, count: 1)
+        }
+        if failed[0] > 0 { throw writeFailure(outcome: "nothing was trained; the checkpoints are as they were") }
+    }
+
+    /// Every rank, after the step whose summary reported a write failure: a checkpoint if it can be written, then
+    /// the failure (exit code 74).
+    func stopAfterWriteFailure(step: Int) throws -> Never {
+        do {
+            try saveCheckpoint(step: step)
+        } catch let checkpointFailure as WriteError {
+            throw writeFailure(outcome: "the checkpoint of step \(step) could not be written either (\(checkpointFailure.failure)); "
+                               + "the earlier checkpoints are kept")
+        }
+        throw writeFailure(outcome: "checkpoint at step \(step) written; run again (--resume auto) once the file can be written")
     }
 }
 
@@ -182,4 +238,23 @@ func removeOlderCheckpoints(folder: String, of run: RunIdentity, job: Job, keep:
         (try? Checkpoint.readIdentity(path: path)).map { run.owns($0, job: job) } ?? false
     }
     return own.dropFirst(keep).filter { unlink($0) != 0 }
+}
+
+/// A failed write of `path` as a `WriteError`: Foundation's file errors by their system error text ("No space left
+/// on device"), errors that already name their file (a PNG writer's) as they are.
+func writeError(_ error: any Error, path: String) -> WriteError {
+    if let error = error as? WriteError { return error }
+    if let error = error as? CocoaError {
+        let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError
+        let known: Int32? = switch error.code {
+        case .fileWriteOutOfSpace: ENOSPC
+        case .fileWriteNoPermission: EACCES
+        case .fileWriteVolumeReadOnly: EROFS
+        default: nil
+        }
+        let code = underlying?.domain == NSPOSIXErrorDomain ? underlying.map { Int32($0.code) } : known
+        return WriteError(path: path, problem: code.map { String(cString: strerror($0)) } ?? error.localizedDescription)
+    }
+    let text = "\(error)"
+    return text.contains(path) ? WriteError(failure: text) : WriteError(path: path, problem: text)
 }

@@ -143,7 +143,8 @@ extension Trainer {
         return step == totalSteps || step % (job.evalEveryEpochs * schedule.stepsPerEpoch) == 0
     }
 
-    /// Evaluates on every rank; rank 0 records the result in metrics.jsonl, the log and a sample grid.
+    /// Evaluates on every rank; rank 0 records the result in metrics.jsonl, the log and a sample grid (a file it cannot
+    /// write stops the run at the next step, after a checkpoint).
     func evaluate(step: Int, resources: EvaluationResources, metrics: JSONLinesWriter?) throws {
         let started = Date()
         if let stalled = ProcessInfo.processInfo.environment["GENTRAIN_TEST_STALL_EVALUATION_RANK"].flatMap(Int.init),
@@ -159,12 +160,12 @@ extension Trainer {
         record["step"] = step
         record["epoch"] = Double(step) / Double(schedule.stepsPerEpoch)
         record["eval_seconds"] = Date().timeIntervalSince(started)
-        metrics?.write(record)
+        recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
         log("evaluation at step \(step): " + describeEvaluation(record))
-        try writeCurves(runFolder: job.output)
+        recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output) }
         if let sampler = model as? any ImageSampler {
             let grid = imageGrid(sampler.sample(0..<40, random: evaluationRandom(seed: job.seed), step: 0), columns: 10, range: model.scaling.range)
-            try grid.writePNG(to: job.output + String(format: "/samples-step-%08d.png", step))
+            recordingWriteFailure(job.output) { try grid.writePNG(to: job.output + String(format: "/samples-step-%08d.png", step)) }
         }
     }
 }

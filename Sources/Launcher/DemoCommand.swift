@@ -50,12 +50,12 @@ struct Demo: ParsableCommand {
             position += batch
             let context = StepContext(forward: ForwardContext(training: true, step: UInt64(step)), globalBatch: batch)
             let loss = model.trainStep(TrainingBatch(images: images), context: context)["loss"]!
-            if step % 10 == 0 || step == steps - 1 { metrics.write(["step": step + 1, "loss": Double(loss)]) }
-            progress.update(step + 1, detail: String(format: "loss %.5f", loss))
+            if step % 10 == 0 || step == steps - 1 { try metrics.write(["step": step + 1, "loss": Double(loss)]) }
+            try progress.update(step + 1, detail: String(format: "loss %.5f", loss))
         }
         let evaluation = test.batch(0..<min(1000, test.count), scaling: .unit)
         let testLoss = withoutGradient { meanSquaredError(model.decode(model.encode(Variable(evaluation))), evaluation).value.scalar }
-        metrics.write(["step": steps, "test_mse": Double(testLoss), "test_images": evaluation.shape[0]])
+        try metrics.write(["step": steps, "test_mse": Double(testLoss), "test_images": evaluation.shape[0]])
         let originals = test.batch(0..<min(10, test.count), scaling: .unit)
         let reconstructions = withoutGradient { model.decode(model.encode(Variable(originals))).value }
         let pairs = concatenate([Variable(originals), Variable(reconstructions)], axis: 0).value

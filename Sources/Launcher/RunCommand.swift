@@ -98,12 +98,13 @@ struct Run: ParsableCommand {
                     requeueSlurmJob(jobID, environment: context.environment)
                 }
                 log("stopped on signal \(forwarded) with code \(status)" + (status == 75 ? ": checkpoint written; run again to continue" : ""))
-                throw ExitCode(status == 75 ? 75 : 1)
+                throw ExitCode(passedOn(status))
             }
-            guard attempt < maxRestarts else {
-                log("the job ended with code \(status)" + (maxRestarts > 0 ? " after \(attempt) restart(s)" : "")
-                    + "; logs per rank in \(loaded.output)/logs")
-                throw ExitCode(status == 75 ? 75 : 1)
+            // A file that cannot be written (code 74, a full disk, say) is not transient: a restart would fail the same way.
+            guard attempt < maxRestarts, status != 74 else {
+                log("the job ended with code \(status)" + (status == 74 ? " (a file could not be written; not restarted)" : "")
+                    + (maxRestarts > 0 ? " after \(attempt) restart(s)" : "") + "; logs per rank in \(loaded.output)/logs")
+                throw ExitCode(passedOn(status))
             }
             attempt += 1
             log("the job ended with code \(status) (\(status == 75 ? "stopped with a checkpoint" : "a rank died or failed")); "
@@ -111,6 +112,10 @@ struct Run: ParsableCommand {
             plan = try planLaunch(request, context: context, attempt: attempt)
         }
     }
+
+    /// The exit code for the ranks' `status`: 74 (a file could not be written) and 75 (checkpointed, run again) as
+    /// they are, anything else 1.
+    func passedOn(_ status: Int32) -> Int32 { status == 74 || status == 75 ? status : 1 }
 
     /// Runs mpirun as a child; forwards SIGTERM and SIGUSR1 to it as SIGUSR1 (the ranks' checkpoint request;
     /// mpirun would answer SIGTERM by killing them). Returns mpirun's exit status, the signal forwarded and the

@@ -37,6 +37,11 @@ struct Train: ParsableCommand {
         do {
             let trainer = try Trainer(job: job, communicator: communicator, gentrainVersion: gentrainVersion)
             outcome = try Parallelism.$threads.withValue(job.threadsPerRank) { try trainer.run(resume: resumeMode, stopAtStep: stopAtStep) }
+        } catch let error as WriteError {
+            // A file a rank could not write (a full disk): the checkpoint, if any, is written; that rank printed why.
+            if error.isReportedHere { try? writeStandardError("gentrain: rank \(communicator.rank): \(error)\n") }
+            try? communicator.finalize()
+            throw ExitCode(74)
         } catch {
             // Every rank reaches the same failure (handshake, restore, non-finite loss) or fails on its own (data):
             // print once per rank with its number, then end the whole job.

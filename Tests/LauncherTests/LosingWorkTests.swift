@@ -28,16 +28,22 @@ func metricRecords(_ output: String) -> (lines: [Substring], steps: [Int], unrea
     return (Array(lines), steps, unreadable)
 }
 
-/// Whether this process may mount a small tmpfs (root on Linux): the real full disk for the test that needs one.
-func canMountTmpfs() -> Bool {
-    guard getuid() == 0 else { return false }
-    let probe = runFolder("tmpfs-probe")
-    guard (try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)) != nil else { return false }
-    defer { try? FileManager.default.removeItem(atPath: probe) }
-    guard let mounted = try? run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe]), mounted.status == 0 else { return false }
-    _ = try? run("/usr/bin/umount", [probe])
-    return true
+/// A small tmpfs mounted on a fresh folder: a real disk that fills up. Needs root.
+final class SmallFileSystem {
+    let path: String
+
+    init(_ label: String, size: String) throws {
+        path = runFolder(label)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let mounted = try run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
+        guard mounted.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, "output": mounted.output]) }
+    }
+
+    deinit { _ = try? run("/usr/bin/umount", [path]) }
 }
+
+/// Whether this process may mount a small tmpfs (root on Linux): the real full disk for the tests that need one.
+func canMountTmpfs() -> Bool { getuid() == 0 && (try? SmallFileSystem("tmpfs-probe", size: "64k")) != nil }
 
 /// Writes zeros to `path` until the file system refuses; returns the bytes written.
 func fillFileSystem(with path: String) -> Int {
@@ -138,11 +144,9 @@ func endedProcessIdentifier() throws -> Int32 {
     /// and the error, no line is half-written, and the run resumes from that checkpoint once there is space.
     @Test(.enabled(if: canMountTmpfs(), "needs root to mount a small tmpfs"))
     func aFullDiskWhileWritingMetricsCheckpointsAndStopsWithCode74() throws {
-        let mountPoint = runFolder("full-disk")
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        let mounted = try run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint])
-        try #require(mounted.status == 0, "\(mounted.output)")
-        defer { _ = try? run("/usr/bin/umount", [mountPoint]) }
+        let disk = try SmallFileSystem("full-disk", size: "1m")
+        defer { withExtendedLifetime(disk) {} }
+        let mountPoint = disk.path
         let output = mountPoint + "/run", checkpoints = runFolder("full-disk-checkpoints")
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
@@ -170,6 +174,47 @@ func endedProcessIdentifier() throws -> Int32 {
         #expect(resumed.status == 75 && resumed.output.contains("resuming at step \(step)"), "\(resumed.output)")
         let after = metricRecords(output)
         #expect(after.unreadable.isEmpty && after.steps.last == step + 1, "\(after.lines)")
+    }
+
+    /// A checkpoint that cannot be written (its folder a symbolic link to a 64 kB tmpfs) stops every rank at once with
+    /// code 74, instead of rank 0 ending alone and the others waiting for the collective deadline; and `gentrain run`
+    /// passes the code on without restarting, since a restart would fail the same way.
+    @Test(.enabled(if: canMountTmpfs(), "needs root to mount a small tmpfs"))
+    func aCheckpointThatCannotBeWrittenStopsEveryRankAndIsNotRestarted() throws {
+        let disk = try SmallFileSystem("full-checkpoints", size: "64k")
+        defer { withExtendedLifetime(disk) {} }
+        let mountPoint = disk.path
+        let output = runFolder("full-checkpoints-run")
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: output + "/checkpoints", withDestinationPath: mountPoint)
+        let started = Date()
+        let result = try run(gentrainExecutable().path, ["run", jobFile("autoencoder-fashion"), "--ranks", "2", "--max-restarts", "2",
+                                                         "--set", "output=\(output)", "--set", "train.steps=3", "--set", "train.batch_size=8",
+                                                         "--set", "checkpoint.every_steps=1", "--set", "eval.every_epochs=0",
+                                                         "--", "--bind-to", "none"])
+        #expect(result.status == 74, "\(result.output)")
+        #expect(Date().timeIntervalSince(started) < 30, "\(result.output)")
+        #expect(!result.output.contains("restart 1 of 2"), "\(result.output)")
+        let stderr = (try? String(contentsOfFile: output + "/logs/attempt-0/1/rank.0/stderr", encoding: .utf8)) ?? result.output
+        let named = (stderr + result.output).split(separator: "\n").filter { $0.contains(Checkpoint.fileName(step: 1)) && $0.contains("No space left on device") }
+        #expect(!named.isEmpty, "\(stderr)\n\(result.output)")
+        let rankOne = (try? String(contentsOfFile: output + "/logs/attempt-0/1/rank.1/stderr", encoding: .utf8)) ?? ""
+        #expect(!rankOne.contains("gentrain: rank 1"), "only the rank that failed prints a line: \(rankOne)")
+    }
+
+    /// A run folder on a tmpfs that is already full: the start-up files cannot be written, and every rank stops before
+    /// the first step with code 74 and one line naming the file.
+    @Test(.enabled(if: canMountTmpfs(), "needs root to mount a small tmpfs"))
+    func aFullDiskAtStartUpStopsEveryRankWithCode74() throws {
+        let disk = try SmallFileSystem("full-at-start", size: "64k")
+        defer { withExtendedLifetime(disk) {} }
+        let mountPoint = disk.path
+        #expect(fillFileSystem(with: mountPoint + "/filler") > 0)
+        let result = try train("autoencoder-fashion", ranks: 2, output: mountPoint + "/run", ["--set", "train.steps=3", "--set", "train.batch_size=8"])
+        #expect(result.status == 74, "\(result.output)")
+        let lines = result.output.split(separator: "\n").filter { $0.hasPrefix("gentrain: rank") }
+        #expect(lines.count == 1 && lines[0].contains(mountPoint + "/run/job.resolved.json: No space left on device"), "\(result.output)")
+        #expect(metricLines(mountPoint + "/run") == 0)
     }
 
     /// A metrics.jsonl that ends in a half-written line (a process killed while writing it) is cut back to its last
