@@ -13,7 +13,7 @@ import PackageDescription
 /// - `Communication`: the typed MPI communicator (collectives, non-blocking all-reduce).
 /// - `Evaluation`: FID, KID and IS (Float64, sharded across ranks), feature files, the feature extractor.
 /// - `DistributedTraining` (at `Sources/Distributed`): the data-parallel trainer, checkpoints, watchdog.
-/// - `Models`: the course's models, one file each.
+/// - `Models`: the course's models, one file each, on the model contract (`ModelContract.swift`), listed in `ModelRegistry.swift`.
 /// - `LaunchPlanning`: `gentrain run`'s mpirun command and batch scripts, as pure functions.
 /// - `gentrain` (at `Sources/Launcher`): the command-line tool.
 let package = Package(
@@ -42,11 +42,11 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["CBLAS", "COneDNN", "CPlatform", "CConvolution"]),
         .target(name: "DataIO", dependencies: ["CZlib", "TensorCore"]),
         .target(name: "Communication", dependencies: ["CMPI"]),
-        .target(name: "Evaluation", dependencies: ["CBLAS", "Communication", "TensorCore", "DataIO", "Models"]),
+        .target(name: "Evaluation", dependencies: ["CBLAS", "Communication", "TensorCore", "DataIO"]),
         .target(name: "DistributedTraining",
                 dependencies: ["CMPI", "CZlib", "Communication", "Evaluation", "TensorCore", "DataIO", "Models", "JobFiles"],
                 path: "Sources/Distributed"),
-        .target(name: "Models", dependencies: ["TensorCore"]),
+        .target(name: "Models", dependencies: ["TensorCore", "JobFiles"]),
         .target(name: "JobFiles", dependencies: ["Yams"]),
         .target(name: "LaunchPlanning", dependencies: ["JobFiles"]),
         .executableTarget(
@@ -58,10 +58,10 @@ let package = Package(
             path: "Sources/Launcher"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CPlatform"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TensorCore", "CZlib"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore"]),
-        .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation"]),
-        .testTarget(name: "JobFilesTests", dependencies: ["JobFiles"]),
-        .testTarget(name: "LaunchPlanningTests", dependencies: ["LaunchPlanning", "JobFiles"], exclude: ["Golden"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore", "JobFiles"]),
+        .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation", "Models", "JobFiles"]),
+        .testTarget(name: "JobFilesTests", dependencies: ["JobFiles", "Models"]),
+        .testTarget(name: "LaunchPlanningTests", dependencies: ["LaunchPlanning", "JobFiles", "Models"], exclude: ["Golden"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Communication"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

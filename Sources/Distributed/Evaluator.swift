@@ -1,5 +1,5 @@
-// The feature extractor behind FID, KID and IS: a classifier checkpoint (gentrain's own
-// Fashion-MNIST classifier by default), identified in every report by name, feature
+// The feature extractor behind FID, KID and IS: the checkpoint of any model that labels images
+// (gentrain's own Fashion-MNIST classifier by default), identified in every report by name, feature
 // dimension and the SHA-256 of its weights.
 
 import Evaluation
@@ -8,32 +8,30 @@ import JobFiles
 import Models
 import TensorCore
 
-/// A trained `Classifier` used as the feature extractor.
-public final class ClassifierExtractor: FeatureExtractor {
-    public let classifier: Classifier
+/// A trained image classifier used as the feature extractor.
+public final class CheckpointExtractor: FeatureExtractor {
+    public let classifier: any ImageClassifier
     public let name: String
     public let weightsDigest: String
-    public var featureDimension: Int { Classifier.featureDimension }
-    public var classCount: Int { Classifier.classCount }
+    public var featureDimension: Int { classifier.featureDimension }
+    public var classCount: Int { classifier.classCount }
 
     /// The evaluator shipped with gentrain (docs/metrics.md says how it was made and how to remake it).
     public static let defaultFileName = "fashion-mnist-classifier.gtck"
 
-    /// Loads a classifier checkpoint.
+    /// Loads the checkpoint of a model that labels images.
     public init(path: String) throws {
         let (job, model, checkpoint) = try loadModel(checkpointPath: path)
-        guard let classifier = model as? Classifier else {
-            throw TrainingError(message: "\(path): a \(job.modelKind) checkpoint, not a classifier (an evaluator is trained from a job with model.kind classifier)")
+        guard let classifier = model as? any ImageClassifier else {
+            throw TrainingError(message: "\(path): a \(job.modelKind) checkpoint, which does not label images "
+                                + "(an evaluator is trained from a job whose model reports accuracy)")
         }
         self.classifier = classifier
-        name = "gentrain-classifier/\(job.name)@\(checkpoint.step)"
+        name = "gentrain-\(job.modelKind)/\(job.name)@\(checkpoint.step)"
         weightsDigest = checkpoint.parametersSHA256
     }
 
-    public func extract(_ images: Tensor) -> (features: Tensor, logits: Tensor) {
-        let features = classifier.features(Variable(images))
-        return (features.value, classifier.logits(features: features).value)
-    }
+    public func extract(_ images: Tensor) -> (features: Tensor, logits: Tensor) { classifier.extract(images) }
 
     /// Where the evaluator is: `explicit` if given, else `$GENTRAIN_EVALUATOR`, else `evaluators/<default>` in the
     /// working folder, then in the folders above the gentrain binary (the checkout it was built in:

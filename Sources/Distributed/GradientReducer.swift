@@ -21,27 +21,35 @@ public final class GradientReducer {
         bucketElements = max(1, Int(bucketMegabytes * 1_048_576) / 4)
     }
 
-    /// Sums `group`'s gradients across ranks in place (a failure ends the whole job: a rank cannot go on alone).
-    public func reduce(_ group: ParameterGroup, step: Int) {
+    /// Sums `group`'s gradients across ranks in place, under the deadline.
+    public func reduce(_ group: ParameterGroup, step: Int) throws {
+        guard communicator.size > 1 else { return }
         let gradients = group.gradients.pointer
-        if communicator.size > 1 {
-            let started = DispatchTime.now().uptimeNanoseconds
-            for start in stride(from: 0, to: group.parameterCount, by: bucketElements) {
-                let count = min(bucketElements, group.parameterCount - start)
-                do {
-                    if let watchdog {
-                        try watchdog.guarded("gradient all-reduce of \(group.name)", step: step + 1) { () throws(MPIError) in
-                            try communicator.allReduceSum(gradients + start, count: count)
-                        }
-                    } else {
-                        try communicator.allReduceSum(gradients + start, count: count)
-                    }
-                } catch {
-                    FileHandle.standardError.write(Data("gentrain: rank \(communicator.rank): \(error)\n".utf8))
-                    communicator.abort(code: 1)
-                }
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
+        for start in stride(from: 0, to: group.parameterCount, by: bucketElements) {
+            let count = min(bucketElements, group.parameterCount - start)
+            try guarded("gradient all-reduce of \(group.name)", step: step) { () throws(MPIError) in
+                try communicator.allReduceSum(gradients + start, count: count)
             }
-            communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        }
+    }
+
+    /// Sums statistics across ranks in place (one collective), under the deadline.
+    public func sum(_ values: inout [Double], step: Int) throws {
+        guard communicator.size > 1 else { return }
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
+        try guarded("all-reduce of statistics", step: step) { () throws(MPIError) in
+            try communicator.allReduceSum(&values, count: values.count)
+        }
+    }
+
+    private func guarded(_ phase: String, step: Int, _ body: () throws(MPIError) -> Void) throws {
+        if let watchdog {
+            try watchdog.guarded(phase, step: step + 1, body)
+        } else {
+            try body()
         }
     }
 }

@@ -33,27 +33,13 @@ public enum TrainingOutcome: Sendable {
     case checkpointedForRestart
 }
 
-/// Builds the model a job names.
-public func makeModel(_ job: Job) -> any TrainableModel {
-    func optimizer(_ group: String) -> any Optimizer {
-        let spec = job.optimizers[group]!
-        if spec.kind == "sgd" { return SGD(learningRate: Float(spec.learningRate), momentum: Float(spec.momentum)) }
-        return Adam(learningRate: Float(spec.learningRate), beta1: Float(spec.beta1), beta2: Float(spec.beta2), epsilon: Float(spec.epsilon))
-    }
-    switch job.modelKind {
-    case "autoencoder": return Autoencoder(seed: job.seed, latentSize: job.latent, optimizer: optimizer("model"))
-    case "vae": return VariationalAutoencoder(seed: job.seed, latentSize: job.latent, noiseScale: Float(job.noiseScale), optimizer: optimizer("model"))
-    case "classifier": return Classifier(seed: job.seed, optimizer: optimizer("model"))
-    default: return DCGAN(seed: job.seed, latentSize: job.latent, generatorOptimizer: optimizer("generator"), discriminatorOptimizer: optimizer("discriminator"))
-    }
-}
-
 /// Runs one job on this rank.
 public final class Trainer {
     public let job: Job
     let communicator: Communicator
     let watchdog: CollectiveWatchdog
     let reducer: GradientReducer
+    let description: ModelDescription
     let model: any TrainableModel
     let dataset: ImageDataset
     let schedule: SampleSchedule
@@ -78,8 +64,10 @@ public final class Trainer {
         reducer = GradientReducer(communicator: communicator, bucketMegabytes: job.bucketMegabytes, watchdog: watchdog)
         let training = try ImageDataset.load(folder: job.dataPath, split: .train)
         dataset = job.classes.map { training.filtered(classes: Set($0)) } ?? training
-        model = makeModel(job)
-        let perStep = model.realImagesPerStep(globalBatch: job.batchSize)
+        guard let description = ModelRegistry.named(job.modelKind) else { throw TrainingError(message: "no model named \(job.modelKind)") }
+        self.description = description
+        model = description.make(ModelConfiguration(job: job, schema: description.schema))
+        let perStep = description.realImagesPerStep(globalBatch: job.batchSize)
         guard dataset.count >= perStep else {
             throw TrainingError(message: "\(job.dataPath): \(dataset.count) training images, fewer than the \(perStep) one step needs")
         }
@@ -117,16 +105,16 @@ public final class Trainer {
         while step < totalSteps {
             let epoch = step / schedule.stepsPerEpoch
             if schedule.mode == .epoch && permutation?.epoch != epoch { permutation = (epoch, schedule.permutation(epoch: epoch)) }
-            let positions = StepContext.share(of: schedule.perStep, rank: communicator.rank, worldSize: communicator.size)
+            let positions = BatchShare(of: schedule.perStep, rank: communicator.rank, worldSize: communicator.size).samples
             let indices = schedule.indices(step: step, positions: positions, permutation: permutation?.order)
             let images = dataset.batch(indices, scaling: model.scaling)
             applyLearningRateSchedule(epoch: epoch)
             let started = Date()
             let context = StepContext(forward: ForwardContext(training: true, random: random, step: UInt64(step)),
-                                      globalBatch: job.batchSize, rank: communicator.rank, worldSize: communicator.size) { group in
-                self.reducer.reduce(group, step: step)
-            }
-            let losses = model.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)), context: context)
+                                      globalBatch: job.batchSize, rank: communicator.rank, worldSize: communicator.size,
+                                      reduceGradients: { [reducer] group in try reducer.reduce(group, step: step) },
+                                      reduceSum: { [reducer] values in try reducer.sum(&values, step: step) })
+            let losses = try model.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)), context: context)
             let nonFiniteGradient = firstNonFiniteGradient(model.groups)
             let seconds = Date().timeIntervalSince(started)
             step += 1
@@ -190,8 +178,10 @@ public final class Trainer {
 
     /// Sets each optimizer's learning rate for `epoch` from its job schedule.
     func applyLearningRateSchedule(epoch: Int) {
-        for (group, optimizer) in zip(model.groups, model.optimizers) {
-            if let spec = job.optimizers[group.name], !spec.schedule.isEmpty { optimizer.learningRate = Float(spec.learningRate(epoch: epoch)) }
+        for group in model.groups {
+            if let optimizer = group.optimizer, let spec = job.optimizers[group.name], !spec.schedule.isEmpty {
+                optimizer.learningRate = Float(spec.learningRate(epoch: epoch))
+            }
         }
     }
 
@@ -199,7 +189,9 @@ public final class Trainer {
 
     /// Every rank compares what must agree before the first step; on a difference all stop with the same message.
     func handshake() throws {
-        let layout = model.groups.flatMap { group in group.entries.map { "\(group.name).\($0.name)\($0.shape)" } }.joined(separator: ";")
+        let layout = model.groups.flatMap { group in
+            group.entries.map { "\(group.name).\($0.name)\($0.shape)" } + group.stateEntries.map { "\(group.name).\($0.name)\($0.shape) \($0.agreement)" }
+        }.joined(separator: ";")
         let jobDigest = fnv1a(job.canonicalJSON)
         let fields: [(String, UInt64)] = [
             ("gentrain version", fnv1a(gentrainVersion)), ("world size", UInt64(communicator.size)),
@@ -221,15 +213,17 @@ public final class Trainer {
         }
     }
 
-    /// Compares parameter checksums across ranks; names the first tensor that differs.
+    /// Compares checksums of the parameters and the replicated state across ranks; names the first tensor that differs.
     func checkReplicas(step: Int) throws {
-        let entries = model.groups.flatMap { group in group.entries.map { (group, $0) } }
-        let digests = entries.map { group, entry in
-            fnv1a(UnsafeRawBufferPointer(start: group.values.pointer + entry.offset, count: entry.count * 4))
+        let entries = model.groups.flatMap { group in
+            group.entries.map { (group, $0, group.values) } + group.stateEntries.filter { $0.agreement == .replicated }.map { (group, $0, group.state) }
+        }
+        let digests = entries.map { _, entry, storage in
+            fnv1a(UnsafeRawBufferPointer(start: storage.pointer + entry.offset, count: entry.count * 4))
         }
         let all = try watchdog.guarded("replica check", step: step) { () throws(MPIError) in try communicator.allGather(digests) }
         for rank in 1..<communicator.size {
-            for (index, (group, entry)) in entries.enumerated() where all[rank * entries.count + index] != all[index] {
+            for (index, (group, entry, _)) in entries.enumerated() where all[rank * entries.count + index] != all[index] {
                 throw TrainingError(message: "replica check at step \(step): rank \(rank)'s \(group.name).\(entry.name) differs from rank 0's")
             }
         }
@@ -237,21 +231,17 @@ public final class Trainer {
 
     // MARK: - Pictures
 
+    /// The model's pictures at the end of a run, from the first ten training images.
     func writePictures() throws {
-        let random = CounterRandom(seed: job.seed)
-        let range = model.scaling.range
-        switch model {
-        case let autoencoder as Autoencoder:
-            let originals = dataset.batch(0..<min(10, dataset.count), scaling: .unit)
-            let decoded = withoutGradient { autoencoder.decode(autoencoder.encode(Variable(originals))).value }
-            try imageGrid(concatenate([Variable(originals), Variable(decoded)], axis: 0).value, columns: 10, range: range)
-                .writePNG(to: job.output + "/reconstructions.png")
-        case let vae as VariationalAutoencoder:
-            try imageGrid(vae.sample(count: 40, random: random), columns: 10, range: range).writePNG(to: job.output + "/samples.png")
-        case let gan as DCGAN:
-            try imageGrid(gan.sample(count: 40, random: random), columns: 10, range: range).writePNG(to: job.output + "/samples.png")
-        default:
-            break
+        let examples = dataset.batch(0..<min(10, dataset.count), scaling: model.scaling)
+        try writePictures(model.finalPictures(examples: examples, random: CounterRandom(seed: job.seed)), suffix: "")
+    }
+
+    /// Writes each picture as `<output>/<name><suffix>.png`.
+    func writePictures(_ pictures: [Picture], suffix: String) throws {
+        for picture in pictures {
+            try imageGrid(picture.images, columns: picture.columns, range: model.scaling.range)
+                .writePNG(to: job.output + "/" + picture.name + suffix + ".png")
         }
     }
 

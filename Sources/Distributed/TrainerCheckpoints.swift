@@ -12,25 +12,32 @@ import TensorCore
 
 /// Sets a model's parameters, normalisation statistics and optimizer state from a checkpoint.
 public func applyCheckpoint(_ checkpoint: Checkpoint, to model: any TrainableModel) throws {
-    guard checkpoint.groups.count == model.groups.count else { throw TrainingError(message: "checkpoint has \(checkpoint.groups.count) groups") }
-    for ((group, optimizer), saved) in zip(zip(model.groups, model.optimizers), checkpoint.groups) {
+    guard checkpoint.groups.count == model.groups.count else {
+        throw TrainingError(message: "the checkpoint has \(checkpoint.groups.count) parameter groups, the model \(model.groups.count)")
+    }
+    for (group, saved) in zip(model.groups, checkpoint.groups) {
         guard saved.name == group.name, saved.values.count == group.parameterCount, saved.state.count == group.state.count else {
             throw TrainingError(message: "checkpoint group \(saved.name) does not match the model's \(group.name)")
         }
+        let expected = group.optimizer?.stateCount(parameterCount: group.parameterCount) ?? 0
+        guard saved.optimizerState.isEmpty || saved.optimizerState.count == expected else {
+            throw TrainingError(message: "checkpoint group \(saved.name): \(saved.optimizerState.count) optimizer values, "
+                                + "the job's optimizer keeps \(expected) (was the optimizer changed?)")
+        }
         group.setFlatValues(saved.values)
         if !saved.state.isEmpty { saved.state.withUnsafeBufferPointer { group.state.pointer.update(from: $0.baseAddress!, count: $0.count) } }
-        optimizer.state = saved.optimizerState
-        optimizer.iterations = saved.optimizerIterations
+        group.optimizer?.state = saved.optimizerState
+        group.optimizer?.iterations = saved.optimizerIterations
     }
 }
 
 /// A checkpoint's job and its model with the checkpoint's state.
 public func loadModel(checkpointPath path: String) throws -> (job: Job, model: any TrainableModel, checkpoint: Checkpoint) {
     let checkpoint = try Checkpoint.read(path: path)
-    guard let job = try? Job.decodeStored(checkpoint.job) else {
+    guard let job = try? ModelRegistry.storedJob(checkpoint.job) else {
         throw TrainingError(message: "\(path): its job description cannot be read (written by another gentrain version?)")
     }
-    let model = makeModel(job)
+    let model = ModelRegistry.makeModel(job)
     try applyCheckpoint(checkpoint, to: model)
     return (job, model, checkpoint)
 }
@@ -63,9 +70,10 @@ extension Trainer {
         if header[1] != 0 {
             throw TrainingError(message: communicator.rank == 0 ? failure : "rank 0 could not restore the run")
         }
-        for (group, optimizer) in zip(model.groups, model.optimizers) {
+        for group in model.groups {
             try communicator.broadcast(group.values.pointer, count: group.parameterCount)
             if group.state.count > 0 { try communicator.broadcast(group.state.pointer, count: group.state.count) }
+            guard let optimizer = group.optimizer else { continue }
             var iterations = [Double(optimizer.iterations), Double(optimizer.state.count)]
             try communicator.broadcast(&iterations, count: 2)
             optimizer.iterations = Int(iterations[0])
@@ -99,7 +107,7 @@ extension Trainer {
     }
 
     func checkJobMatches(_ checkpoint: Checkpoint, path: String) throws {
-        guard let saved = try? Job.decodeStored(checkpoint.job) else {
+        guard let saved = try? ModelRegistry.storedJob(checkpoint.job) else {
             throw TrainingError(message: "\(path): its job description cannot be read")
         }
         let differences = job.differences(from: saved)
@@ -136,20 +144,24 @@ extension Trainer {
         return identity
     }
 
-    /// Averages normalisation statistics across ranks, then rank 0 writes the checkpoint and removes this run's
-    /// older ones beyond `checkpoint.keep`; every rank learns whether it is on disk and throws the same way if not.
+    /// Averages the state each rank computes for itself (normalisation statistics) across ranks (replicated state is
+    /// the same everywhere already), then rank 0 writes the checkpoint and removes this run's older ones beyond
+    /// `checkpoint.keep`; every rank learns whether it is on disk and throws the same way if not.
     func saveCheckpoint(step: Int) throws {
-        for group in model.groups where group.state.count > 0 {
-            try communicator.allReduceSum(group.state.pointer, count: group.state.count)
-            let scale = 1 / Float(communicator.size)
-            for index in 0..<group.state.count { group.state.pointer[index] *= scale }
+        let scale = 1 / Float(communicator.size)
+        for group in model.groups {
+            for entry in group.stateEntries where entry.agreement == .averagedAtCheckpoints {
+                let values = group.state.pointer + entry.offset
+                try communicator.allReduceSum(values, count: entry.count)
+                for index in 0..<entry.count { values[index] *= scale }
+            }
         }
         var failure: WriteError?
         if communicator.rank == 0 {
-            let groups = zip(model.groups, model.optimizers).map { group, optimizer in
+            let groups = model.groups.map { group in
                 Checkpoint.Group(name: group.name, values: group.flatValues,
                                  state: Array(UnsafeBufferPointer(start: group.state.pointer, count: group.state.count)),
-                                 optimizerState: optimizer.state, optimizerIterations: optimizer.iterations)
+                                 optimizerState: group.optimizer?.state ?? [], optimizerIterations: group.optimizer?.iterations ?? 0)
             }
             let checkpoint = Checkpoint(job: job.canonicalJSON, run: runIdentity.name, gentrainVersion: gentrainVersion, step: step,
                                         epoch: step / schedule.stepsPerEpoch, stepInEpoch: step % schedule.stepsPerEpoch,
@@ -226,7 +238,7 @@ struct RunIdentity {
 
     func owns(_ checkpoint: Checkpoint.Identity, job: Job) -> Bool {
         if let run = checkpoint.run { return run == name }
-        guard continuesEarlierRun, let saved = try? Job.decodeStored(checkpoint.job) else { return false }
+        guard continuesEarlierRun, let saved = try? ModelRegistry.storedJob(checkpoint.job) else { return false }
         return job.differences(from: saved).isEmpty
     }
 }

@@ -24,7 +24,7 @@ public final class EvaluationResources {
         reference = job.classes.map { whole.filtered(classes: Set($0)) } ?? whole
         referenceName = "\(job.dataPath) \(split.rawValue)" + (job.classes.map { ", classes \($0)" } ?? "")
         let needsFeatures = metrics.contains { ["fid", "kid", "is"].contains($0) }
-        extractor = needsFeatures ? try ClassifierExtractor(path: ClassifierExtractor.locate(evaluatorPath)) : nil
+        extractor = needsFeatures ? try CheckpointExtractor(path: CheckpointExtractor.locate(evaluatorPath)) : nil
     }
 
     /// Keeps only the first `count` reference images (quick checks).
@@ -62,7 +62,7 @@ public func evaluateModel(_ model: any TrainableModel, settings: EvaluationSetti
     }
     let imageMetrics = settings.metrics.filter { ["fid", "kid", "is"].contains($0) }
     switch model {
-    case let classifier as Classifier:
+    case let classifier as any ImageClassifier where settings.metrics.contains("accuracy"):
         return try classifierAccuracy(classifier, resources: resources, communicator: communicator)
     case _ where imageMetrics.isEmpty:
         guard !record.isEmpty else { break }
@@ -76,14 +76,15 @@ public func evaluateModel(_ model: any TrainableModel, settings: EvaluationSetti
         evaluation.options.kernelSubsetSize = settings.kidSubsetSize
         evaluation.options.kernelSeed = settings.seed
         let random = evaluationRandom(seed: settings.seed)
-        let report = try evaluateImages(evaluation, extractor: resources.extractor!, scaling: model.scaling, communicator: communicator) {
+        guard let extractor = resources.extractor else { throw TrainingError(message: "no feature extractor loaded for \(imageMetrics.joined(separator: ", "))") }
+        let report = try evaluateImages(evaluation, extractor: extractor, scaling: model.scaling, communicator: communicator) {
             sampler.sample($0, random: random, step: 0)
         }
         return report.fields.merging(record) { $1 }
     default:
         break
     }
-    throw TrainingError(message: "a \(type(of: model).modelName) cannot report \(settings.metrics.joined(separator: ", "))")
+    throw TrainingError(message: "this model cannot report \(settings.metrics.joined(separator: ", "))")
 }
 
 /// The mean per-image training loss over the reference split; each rank takes its share of the images.
@@ -102,16 +103,15 @@ func validationLoss(_ model: any ValidationLoss, scaling: PixelScaling, seed: UI
 }
 
 /// Accuracy and mean cross-entropy on the reference split; each rank takes its share of the images.
-func classifierAccuracy(_ classifier: Classifier, resources: EvaluationResources, communicator: Communicator) throws -> [String: Any] {
+func classifierAccuracy(_ classifier: any ImageClassifier, resources: EvaluationResources, communicator: Communicator) throws -> [String: Any] {
     let reference = resources.reference
     let rows = FeatureShard.rows(of: reference.count, rank: communicator.rank, worldSize: communicator.size)
     var totals: [Double] = [0, 0]  // correct, summed loss
     for start in stride(from: rows.lowerBound, to: rows.upperBound, by: 500) {
         let range = start..<min(start + 500, rows.upperBound)
-        let batch = TrainingBatch(images: reference.batch(range, scaling: .unit), labels: reference.labels(range))
-        totals[0] += Double(zip(classifier.predict(batch.images), batch.labels).filter { $0 == $1 }.count)
-        let loss = withoutGradient { classifier.loss(batch, context: .inference, globalBatch: range.count).value.scalar }
-        totals[1] += Double(loss) * Double(range.count)
+        let (images, labels) = (reference.batch(range, scaling: .unit), reference.labels(range))
+        totals[0] += Double(zip(classifier.predict(images), labels).filter { $0 == $1 }.count)
+        totals[1] += Double(classifier.meanLoss(images, labels: labels)) * Double(range.count)
     }
     try communicator.allReduceSum(&totals, count: 2)
     return ["accuracy": totals[0] / Double(reference.count), "eval_loss": totals[1] / Double(reference.count),
@@ -163,9 +163,8 @@ extension Trainer {
         recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
         log("evaluation at step \(step): " + describeEvaluation(record))
         recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output) }
-        if let sampler = model as? any ImageSampler {
-            let grid = imageGrid(sampler.sample(0..<40, random: evaluationRandom(seed: job.seed), step: 0), columns: 10, range: model.scaling.range)
-            recordingWriteFailure(job.output) { try grid.writePNG(to: job.output + String(format: "/samples-step-%08d.png", step)) }
+        recordingWriteFailure(job.output) {
+            try writePictures(model.evaluationPictures(random: evaluationRandom(seed: job.seed)), suffix: String(format: "-step-%08d", step))
         }
     }
 }

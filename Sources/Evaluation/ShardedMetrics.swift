@@ -9,7 +9,7 @@
 // so a bad file on one rank cannot hang the others.
 
 import Communication
-import Models
+import TensorCore
 
 /// Which metrics to compute, and how.
 public struct MetricOptions: Sendable {
@@ -43,7 +43,7 @@ public struct FeatureShard: Sendable {
 
     /// This rank's rows of `total`: contiguous, in rank order, as even as possible.
     public static func rows(of total: Int, rank: Int, worldSize: Int) -> Range<Int> {
-        StepContext.share(of: total, rank: rank, worldSize: worldSize)
+        BatchShare(of: total, rank: rank, worldSize: worldSize).samples
     }
 }
 

@@ -24,11 +24,10 @@ public struct OptimizerSpec: Codable, Equatable, Sendable {
 /// A validated job.
 public struct Job: Codable, Equatable, Sendable {
     public var name: String
-    /// `autoencoder`, `vae` or `dcgan`.
+    /// The model's name (`model.kind`): one of the schemas the job was read against.
     public var modelKind: String
-    public var latent: Int
-    /// VAE: standard deviation of eps (1; the course used 0.1).
-    public var noiseScale: Double
+    /// The model's own keys of `model:` (every key its schema declares, defaults filled in).
+    public var modelOptions: [String: OptionValue]
     public var dataPath: String
     /// Classes to keep, nil for all.
     public var classes: [Int]?
@@ -41,7 +40,7 @@ public struct Job: Codable, Equatable, Sendable {
     public var epochs: Int?
     public var batchSize: Int
     public var seed: UInt64
-    /// Optimizer per parameter group (`model`, or `generator` and `discriminator`).
+    /// Optimizer per parameter group (the model's schema names the groups).
     public var optimizers: [String: OptimizerSpec]
     public var ranks: Int
     /// Hosts and slots for `gentrain run` (an Open MPI hostfile); nil: this machine.
@@ -56,8 +55,8 @@ public struct Job: Codable, Equatable, Sendable {
     public var logEverySeconds: Double
     /// Evaluate every this many epochs during training (0: only `gentrain eval`).
     public var evalEveryEpochs: Int
-    /// Metrics to compute: `fid`, `kid`, `is` for generators, `loss` (the validation loss on the reference split)
-    /// for the autoencoder and the VAE, `accuracy` for the classifier.
+    /// Metrics to compute, from those the model's schema allows: `fid`, `kid`, `is` for generators, `loss` (the
+    /// validation loss on the reference split), `accuracy` for classifiers.
     public var evalMetrics: [String]
     /// Generated samples per evaluation.
     public var evalSamples: Int
@@ -69,18 +68,11 @@ public struct Job: Codable, Equatable, Sendable {
     public var kidSubsetSize: Int
     public var output: String
 
-    /// The model kinds gentrain trains, and the parameter groups each has.
-    public static let modelGroups: [String: [String]] = [
-        "autoencoder": ["model"], "vae": ["model"], "dcgan": ["generator", "discriminator"], "classifier": ["model"],
-    ]
+    /// An option of the model's section (nil when its schema declares no such key).
+    public func option(_ name: String) -> OptionValue? { modelOptions[name] }
 
-    /// The metrics each model kind can report.
-    public static let modelMetrics: [String: [String]] = [
-        "autoencoder": ["loss"], "vae": ["fid", "kid", "is", "loss"], "dcgan": ["fid", "kid", "is"], "classifier": ["accuracy"],
-    ]
-
-    /// Reads, overrides (`key.path=value` pairs) and validates a job file.
-    public static func load(path: String, overrides: [String] = []) throws(JobError) -> Job {
+    /// Reads, overrides (`key.path=value` pairs) and validates a job file against the models gentrain knows.
+    public static func load(path: String, overrides: [String] = [], models: [ModelSchema]) throws(JobError) -> Job {
         let noLocation = SourceLocation(file: path, line: 0, column: 0)
         guard FileManager.default.fileExists(atPath: path) else { throw JobError(location: noLocation, key: "", message: "job file not found") }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
@@ -99,11 +91,11 @@ public struct Job: Codable, Equatable, Sendable {
             if key == "train.epochs" { tree = tree.removing(["train", "steps"]) }
             tree = try tree.setting(key.split(separator: ".").map(String.init), to: parsed)
         }
-        return try Job(tree)
+        return try Job(tree, models: models)
     }
 
-    /// Validates a parsed job tree.
-    public init(_ tree: YAMLTree) throws(JobError) {
+    /// Validates a parsed job tree; `model.kind` must name one of `models`.
+    public init(_ tree: YAMLTree, models: [ModelSchema]) throws(JobError) {
         let root = try MappingReader(tree, path: "")
         try root.checkKeys(["name", "model", "data", "train", "distributed", "checkpoint", "eval", "output", "log"])
         guard let name = try root.string("name") else { throw root.missing("name") }
@@ -113,11 +105,15 @@ public struct Job: Codable, Equatable, Sendable {
         self.name = name
 
         guard let model = try root.mapping("model") else { throw root.missing("model") }
-        try model.checkKeys(["kind", "latent", "noise_scale"])
-        guard let kind = try model.string("kind", allowed: Job.modelGroups.keys.sorted()) else { throw model.missing("kind") }
+        guard let kind = try model.string("kind", allowed: models.map(\.name)) else { throw model.missing("kind") }
+        let schema = models.first { $0.name == kind }!
+        try model.checkKeys(["kind"] + schema.options.map(\.name))
         modelKind = kind
-        latent = try model.integer("latent", in: 1...4096) ?? (kind == "dcgan" ? 100 : 32)
-        noiseScale = try model.number("noise_scale", in: 0...10) ?? 1
+        var options: [String: OptionValue] = [:]
+        for option in schema.options {
+            options[option.name] = try model.option(option) ?? option.defaultValue
+        }
+        modelOptions = options
 
         // data: optional; without it, the packaged Fashion-MNIST, every class.
         let data = try root.mapping("data")
@@ -154,8 +150,8 @@ public struct Job: Codable, Equatable, Sendable {
         } else {
             classes = nil
         }
-        scale = try data?.string("scale", allowed: ["unit", "symmetric"]) ?? (kind == "dcgan" ? "symmetric" : "unit")
-        sampling = try data?.string("sampling", allowed: ["epoch", "with_replacement"]) ?? (kind == "dcgan" ? "with_replacement" : "epoch")
+        scale = try data?.string("scale", allowed: ["unit", "symmetric"]) ?? schema.data.scale
+        sampling = try data?.string("sampling", allowed: ["epoch", "with_replacement"]) ?? schema.data.sampling
 
         guard let train = try root.mapping("train") else { throw root.missing("train") }
         try train.checkKeys(["epochs", "steps", "batch_size", "optimizer", "optimizers", "seed"])
@@ -166,23 +162,21 @@ public struct Job: Codable, Equatable, Sendable {
         }
         if steps == nil && epochs == nil { throw train.missing("epochs") }
         batchSize = try train.integer("batch_size", in: 1...1_000_000) ?? 128
-        if kind == "dcgan" && batchSize % 2 != 0 {
+        if schema.data.realImagesPerStep == .halfBatch && batchSize % 2 != 0 {
             throw JobError(location: train.value("batch_size")?.location ?? train.location, key: "train.batch_size",
-                           message: "the DCGAN step uses half the batch real and half generated: use an even batch size")
+                           message: "a \(kind) step uses half the batch real and half generated: use an even batch size")
         }
         seed = UInt64(try train.integer("seed", in: 0...Int.max) ?? 1)
-        let groups = Job.modelGroups[kind]!
-        let defaultOptimizer = kind == "dcgan"
-            ? OptimizerSpec(kind: "adam", learningRate: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-7, momentum: 0, schedule: [])
-            : OptimizerSpec(kind: "adam", learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, momentum: 0, schedule: [])
+        // Each group starts from its model's default optimizer, then train.optimizer, then train.optimizers.<group>.
         var optimizers: [String: OptimizerSpec] = [:]
-        let shared = try train.mapping("optimizer").map { (reader) throws(JobError) in try Job.optimizer(reader, defaults: defaultOptimizer) }
-        for group in groups { optimizers[group] = shared ?? defaultOptimizer }
-        if let perGroup = try train.mapping("optimizers") {
-            try perGroup.checkKeys(groups)
-            for group in groups {
-                if let reader = try perGroup.mapping(group) { optimizers[group] = try Job.optimizer(reader, defaults: shared ?? defaultOptimizer) }
-            }
+        let shared = try train.mapping("optimizer")
+        let perGroup = try train.mapping("optimizers")
+        try perGroup?.checkKeys(schema.groups.map(\.name))
+        for group in schema.groups {
+            var spec = group.defaultOptimizer
+            if let shared { spec = try Job.optimizer(shared, defaults: spec) }
+            if let reader = try perGroup?.mapping(group.name) { spec = try Job.optimizer(reader, defaults: spec) }
+            optimizers[group.name] = spec
         }
         self.optimizers = optimizers
 
@@ -207,7 +201,7 @@ public struct Job: Codable, Equatable, Sendable {
         let evaluation = try root.mapping("eval")
         try evaluation?.checkKeys(["every_epochs", "metrics", "samples", "reference", "evaluator", "kid_subsets", "kid_subset_size"])
         evalEveryEpochs = try evaluation?.integer("every_epochs", in: 0...1_000_000) ?? 0
-        let possible = Job.modelMetrics[kind]!
+        let possible = schema.metrics
         if let metrics = evaluation?.value("metrics") {
             guard case .sequence(let items, _) = metrics else {
                 throw JobError(location: metrics.location, key: "eval.metrics", message: "expected a list, e.g. [\(possible.joined(separator: ", "))]")
@@ -318,20 +312,33 @@ extension Job {
     /// Fields that are absent from the stored JSON when unset (JSONEncoder omits nil optionals).
     static let optionalFields: Set<String> = ["steps", "epochs", "classes", "hostfile", "evaluatorPath"]
 
+    /// Model options that jobs stored before the model contract kept as fields of their own.
+    static let formerOptionFields = ["latent": "latent", "noiseScale": "noise_scale"]
+
     /// A job from the canonical JSON a checkpoint stores. A checkpoint written before a field existed lacks
     /// it: such fields take the defaults of a job of the same model kind, so older runs stay resumable.
-    public static func decodeStored(_ text: String) throws -> Job {
-        if let job = try? JSONDecoder().decode(Job.self, from: Data(text.utf8)) { return job }
-        guard let stored = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
-              let name = stored["name"] as? String, let kind = stored["modelKind"] as? String, Job.modelGroups[kind] != nil else {
+    public static func decodeStored(_ text: String, models: [ModelSchema]) throws -> Job {
+        if let job = try? JSONDecoder().decode(Job.self, from: Data(text.utf8)), models.contains(where: { $0.name == job.modelKind }) {
+            return job
+        }
+        guard var stored = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+              let name = stored["name"] as? String, let kind = stored["modelKind"] as? String,
+              let schema = models.first(where: { $0.name == kind }) else {
             throw JobError(location: SourceLocation(file: "(checkpoint)", line: 0, column: 0), key: "",
-                           message: "the stored job description is not a gentrain job")
+                           message: "the stored job description is not a job of a model this gentrain knows")
         }
         let minimal = "name: \(name)\nmodel: {kind: \(kind)}\ntrain: {steps: 1}\n"
-        let defaults = try Job(YAMLTree.parse(minimal, file: "(defaults)"))
+        let defaults = try Job(YAMLTree.parse(minimal, file: "(defaults)"), models: models)
         var merged = (try JSONSerialization.jsonObject(with: Data(defaults.canonicalJSON.utf8))) as? [String: Any] ?? [:]
         for field in optionalFields { merged[field] = nil }
         let defaultSpecs = merged["optimizers"] as? [String: [String: Any]] ?? [:]
+        if stored["modelOptions"] == nil {
+            var options = merged["modelOptions"] as? [String: Any] ?? [:]
+            for (field, option) in formerOptionFields {
+                if let value = stored.removeValue(forKey: field), schema.options.contains(where: { $0.name == option }) { options[option] = value }
+            }
+            stored["modelOptions"] = options
+        }
         for (key, value) in stored { merged[key] = value }
         if let specs = stored["optimizers"] as? [String: [String: Any]] {
             merged["optimizers"] = specs.mapValues { spec in

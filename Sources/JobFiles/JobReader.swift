@@ -66,6 +66,15 @@ struct MappingReader {
         return value
     }
 
+    /// A model option read as its schema says.
+    func option(_ schema: OptionSchema) throws(JobError) -> OptionValue? {
+        switch schema.kind {
+        case .integer(let range): try integer(schema.name, in: range).map(OptionValue.integer)
+        case .number(let range): try number(schema.name, in: range).map(OptionValue.number)
+        case .choice(let choices): try string(schema.name, allowed: choices).map(OptionValue.text)
+        }
+    }
+
     func mapping(_ name: String) throws(JobError) -> MappingReader? {
         guard let value = value(name) else { return nil }
         return try MappingReader(value, path: key(name))

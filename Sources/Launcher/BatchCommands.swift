@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobFiles
+import Models
 import LaunchPlanning
 
 /// What `gentrain sbatch` and `gentrain qsub` share: the job, the resources, where the script goes.
@@ -15,7 +16,7 @@ struct BatchOptions: ParsableArguments {
     /// The request, with absolute paths; creates the run folder (the scheduler writes its log there).
     func request(tasksPerNode: Int, time: String?, queue: String?) throws -> BatchRequest {
         let jobPath = absolutePath(job)
-        let loaded = try Job.load(path: jobPath, overrides: overrides)
+        let loaded = try ModelRegistry.loadJob(path: jobPath, overrides: overrides)
         var request = BatchRequest(jobPath: jobPath, gentrain: URL(fileURLWithPath: absolutePath(CommandLine.arguments[0])).resolvingSymlinksInPath().path,
                                    jobName: loaded.name, runFolder: absolutePath(loaded.output), nodes: nodes, tasksPerNode: tasksPerNode,
                                    threadsPerRank: threadsPerRank ?? loaded.threadsPerRank,

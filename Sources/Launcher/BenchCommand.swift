@@ -10,29 +10,32 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time training steps of a model: median ms/step, images/s, GFLOP/s, peak memory.")
 
-    enum ModelName: String, ExpressibleByArgument, CaseIterable {
-        case autoencoder, vae, dcgan, sgemm, evaluator, metrics, allreduce
-        init?(argument: String) {
-            switch argument.lowercased() {
-            case "allreduce": self = .allreduce
-            case "sgemm": self = .sgemm
-            case "evaluator": self = .evaluator
-            case "metrics", "fid": self = .metrics
-            case "autoencoder", "ae": self = .autoencoder
-            case "vae": self = .vae
-            case "dcgan": self = .dcgan
-            default: return nil
+    /// What a benchmark times: a registered model's training steps, or one of the platform's parts.
+    enum Subject: Equatable {
+        case model(ModelDescription)
+        case sgemm, evaluator, metrics, allreduce
+
+        static func == (left: Subject, right: Subject) -> Bool { left.name == right.name }
+
+        var name: String {
+            switch self {
+            case .model(let description): description.name
+            case .sgemm: "sgemm"
+            case .evaluator: "evaluator"
+            case .metrics: "metrics"
+            case .allreduce: "allreduce"
             }
         }
     }
 
-    @Argument(help: """
-        autoencoder (ae), vae, dcgan (training steps), sgemm (the BLAS rate on 1024x1024 matrices, the yardstick for \
-        convolutions), evaluator (feature extraction, images/s; under mpirun: all ranks together), metrics (FID, KID and IS \
-        on 10,000 vs 10,000 feature rows), allreduce (the gradient reducer against one bare MPI_Allreduce of the same \
-        buffer, under --ranks).
-        """)
-    var model: ModelName
+    @Argument(help: ArgumentHelp("""
+        A model's training steps (\(ModelRegistry.all.map(\.name).joined(separator: ", "))), sgemm (the BLAS rate on \
+        1024x1024 matrices, the yardstick for convolutions), evaluator (feature extraction, images/s; under mpirun: all \
+        ranks together), metrics (FID, KID and IS on 10,000 vs 10,000 feature rows), allreduce (the gradient reducer \
+        against one bare MPI_Allreduce of the same buffer, under --ranks).
+        """, valueName: "subject"))
+    var subjectName: String
+    @Option(help: "Classes of the training images a model trains on, comma-separated (default: all).") var classes: String?
     @Option(help: "Global batch size.") var batch = 128
     @Option(help: "Timed steps.") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmup = 5
@@ -59,44 +62,69 @@ struct Bench: ParsableCommand {
         }
     }
 
-    func run() throws {
-        if ranks > 1 && !inWorld { return try benchAcrossRanks() }
-        if model == .allreduce { return try benchAllReduce() }
-        if inWorld { return try benchInWorld() }
-        BLASThreads.set([.sgemm, .metrics].contains(model) ? threads : blasThreadsForWorkers())
-        if model == .sgemm { return try benchSgemm() }
-        if model == .metrics { return try benchMetrics() }
-        if model == .evaluator { return try Parallelism.$threads.withValue(threads) { try benchEvaluator() } }
-        let dataset = try trainingData()
-        let trainable: any TrainableModel
-        switch model {
-        case .autoencoder: trainable = Autoencoder(seed: 0)
-        case .vae: trainable = VariationalAutoencoder(seed: 0)
-        case .dcgan: trainable = DCGAN(seed: 0)
-        case .sgemm, .evaluator, .metrics, .allreduce: return
+    /// The subject the argument names.
+    var subject: Subject {
+        get throws {
+            switch subjectName.lowercased() {
+            case "sgemm": return .sgemm
+            case "evaluator": return .evaluator
+            case "metrics", "fid": return .metrics
+            case "allreduce": return .allreduce
+            case let name:
+                guard let description = ModelRegistry.named(name) else {
+                    throw ValidationError("'\(subjectName)' is not a model (\(ModelRegistry.all.map(\.name).joined(separator: ", "))) "
+                                          + "nor sgemm, evaluator, metrics or allreduce")
+                }
+                return .model(description)
+            }
         }
-        let perStep = trainable.realImagesPerStep(globalBatch: batch)
+    }
+
+    /// The registered model a step benchmark trains.
+    func benchedModel() throws -> ModelDescription {
+        guard case .model(let description) = try subject else { throw ValidationError("bench \(subjectName) does not train a model") }
+        return description
+    }
+
+    func run() throws {
+        let subject = try subject
+        if ranks > 1 && !inWorld {
+            guard subject == .allreduce || subject.isModel else {
+                throw ValidationError("bench \(subject.name) runs on one process; --ranks is for a model's steps and allreduce")
+            }
+            return try benchAcrossRanks()
+        }
+        if subject == .allreduce { return try benchAllReduce() }
+        if inWorld { return try benchInWorld() }
+        BLASThreads.set([.sgemm, .metrics].contains(subject) ? threads : blasThreadsForWorkers())
+        if subject == .sgemm { return try benchSgemm() }
+        if subject == .metrics { return try benchMetrics() }
+        if subject == .evaluator { return try Parallelism.$threads.withValue(threads) { try benchEvaluator() } }
+        let description = try benchedModel()
+        let dataset = try trainingData()
+        let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0))
+        let perStep = description.realImagesPerStep(globalBatch: batch)
         var generator = SeededGenerator(seed: 0)
-        func step(_ index: Int) {
+        func step(_ index: Int) throws {
             let indices = (0..<perStep).map { _ in Int(generator.next() % UInt64(dataset.count)) }
             let images = dataset.batch(indices, scaling: trainable.scaling)
             let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 0), step: UInt64(index)),
                                       globalBatch: batch)
-            trainable.trainStep(TrainingBatch(images: images), context: context)
+            _ = try trainable.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)), context: context)
         }
         let algorithms = try convolutionAlgorithms()
         let counter = FlopCounter()
         var times = [[Double]](repeating: [], count: algorithms.count)
-        Parallelism.$threads.withValue(threads) {
-            FlopCounter.$current.withValue(counter) { step(0) }
+        try Parallelism.$threads.withValue(threads) {
+            try FlopCounter.$current.withValue(counter) { try step(0) }
             for algorithm in algorithms {
-                ConvolutionAlgorithm.$current.withValue(algorithm) { for index in 0..<warmup { step(index + 1) } }
+                try ConvolutionAlgorithm.$current.withValue(algorithm) { for index in 0..<warmup { try step(index + 1) } }
             }
             // With several algorithms the steps alternate, so the machine's drift hits them alike.
             for index in 0..<steps {
                 for (position, algorithm) in algorithms.enumerated() {
                     let start = DispatchTime.now().uptimeNanoseconds
-                    ConvolutionAlgorithm.$current.withValue(algorithm) { step(warmup + 1 + index) }
+                    try ConvolutionAlgorithm.$current.withValue(algorithm) { try step(warmup + 1 + index) }
                     times[position].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
                 }
             }
@@ -105,7 +133,7 @@ struct Bench: ParsableCommand {
         for (position, algorithm) in algorithms.enumerated() {
             let sorted = times[position].sorted(), medianTime = median(sorted)
             var result: [String: Any] = [
-                "framework": "gentrain", "version": gentrainVersion, "model": model.rawValue, "batch": batch, "threads": threads,
+                "framework": "gentrain", "version": gentrainVersion, "model": description.name, "batch": batch, "threads": threads,
                 "steps": steps, "ms_median": round2(medianTime), "ms_min": round2(sorted.first!), "ms_max": round2(sorted.last!),
                 "img_s": round2(Double(batch) / medianTime * 1000), "gflop_step": round2(gflop),
                 "gflops_achieved": round2(gflop / medianTime * 1000), "peak_rss_mb": round2(peakResidentMegabytes()),
@@ -119,7 +147,7 @@ struct Bench: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 print(String(format: "%@ batch %d, %d thread(s), %@ convolutions: median %.1f ms/step (min %.1f, max %.1f), %.0f img/s, %.2f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB",
-                             model.rawValue, batch, threads, algorithm.rawValue, medianTime, sorted.first!, sorted.last!,
+                             description.name, batch, threads, algorithm.rawValue, medianTime, sorted.first!, sorted.last!,
                              Double(batch) / medianTime * 1000, gflop, gflop / medianTime * 1000, peakResidentMegabytes())
                       + (position > 0 ? String(format: "; step by step %.3fx the time of %@", pairedRatio, algorithms[0].rawValue) : ""))
             }
@@ -134,12 +162,21 @@ func median(_ values: [Double]) -> Double {
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
+extension Bench.Subject {
+    var isModel: Bool {
+        if case .model = self { return true }
+        return false
+    }
+}
+
 extension Bench {
-    /// The data the model trains on: all of the training split, or the DCGAN's one class (8, bags), as the
-    /// course trains it; the full split is released before training starts.
+    /// The images a model trains on: the training split, or its `--classes` (the full split is released before training starts).
     func trainingData() throws -> ImageDataset {
         let training = try ImageDataset.load(folder: data, split: .train)
-        return model == .dcgan ? training.filtered(classes: [8]) : training
+        guard let classes else { return training }
+        let chosen = classes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !chosen.isEmpty, chosen.allSatisfy({ (0...9).contains($0) }) else { throw ValidationError("--classes: expected classes 0...9, e.g. 8 or 7,9") }
+        return training.filtered(classes: Set(chosen))
     }
 
     /// Times `C = A B` on 1024 x 1024 Float32 matrices through the same OpenBLAS the convolutions use.

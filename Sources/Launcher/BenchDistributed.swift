@@ -9,15 +9,6 @@ import Models
 import TensorCore
 
 extension Bench {
-    /// The model the step benchmarks train.
-    func benchModel() -> any TrainableModel {
-        switch model {
-        case .vae: VariationalAutoencoder(seed: 0)
-        case .dcgan: DCGAN(seed: 0)
-        default: Autoencoder(seed: 0)
-        }
-    }
-
     /// `--ranks N` outside MPI: alternately 1 rank and N ranks (each through mpirun), then the speedup.
     func benchAcrossRanks() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -28,9 +19,9 @@ extension Bench {
         var childEnvironment = environment
         if getuid() == 0 { childEnvironment.merge(["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"]) { $1 } }
         func measure(_ worldSize: Int) throws -> [String: Any] {
-            let arguments = ["-n", "\(worldSize)", "--bind-to", "none", "--oversubscribe", binary, "bench", model.rawValue, "--in-world", "--json",
+            let arguments = ["-n", "\(worldSize)", "--bind-to", "none", "--oversubscribe", binary, "bench", subjectName, "--in-world", "--json",
                              "--batch", "\(batch)", "--steps", "\(steps)", "--warmup", "\(warmup)", "--threads", "\(threads)",
-                             "--bucket-mb", "\(bucketMb)", "--data", data]
+                             "--bucket-mb", "\(bucketMb)", "--data", data] + (classes.map { ["--classes", $0] } ?? [])
             let process = Process(), pipe = Pipe()
             process.executableURL = URL(fileURLWithPath: mpirun)
             process.arguments = arguments
@@ -46,14 +37,15 @@ extension Bench {
             }
             return object
         }
+        let subject = try subject
         var singles: [[String: Any]] = [], multiples: [[String: Any]] = []
         for _ in 0..<max(rounds, 1) {
-            if model != .allreduce { singles.append(try measure(1)) }
+            if subject != .allreduce { singles.append(try measure(1)) }
             multiples.append(try measure(ranks))
         }
         func medianOf(_ runs: [[String: Any]], _ key: String) -> Double { median(runs.compactMap { ($0[key] as? NSNumber)?.doubleValue }) }
         var result = multiples.last!
-        if model == .allreduce {
+        if subject == .allreduce {
             for key in ["bare_gb_s", "reducer_gb_s", "reducer_vs_bare", "bare_ms", "reducer_ms"] { result[key] = round2(medianOf(multiples, key)) }
             result["rounds"] = max(rounds, 1)
             if json {
@@ -76,7 +68,7 @@ extension Bench {
             print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print(String(format: "%@ batch %d on %d ranks x %d thread(s): %.0f img/s against %.0f on 1 rank: speedup %.2fx; %.1f ms/step, %.1f ms of it in all-reduces (medians of %d rounds)",
-                         model.rawValue, batch, ranks, threads, many, one, many / one, medianOf(multiples, "ms_median"),
+                         subject.name, batch, ranks, threads, many, one, many / one, medianOf(multiples, "ms_median"),
                          medianOf(multiples, "comm_ms"), max(rounds, 1)))
         }
     }
@@ -85,25 +77,28 @@ extension Bench {
     /// trainer's reducer; rank 0 prints the slowest rank's median step time and communication time.
     func benchInWorld() throws {
         try runOnWorld("bench") { communicator in
-            let dataset = try agreeOnSuccess(communicator) { try trainingData() }
-            let trainable = benchModel()
+            let (description, dataset) = try agreeOnSuccess(communicator) { (try benchedModel(), try trainingData()) }
+            let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0))
             let reducer = GradientReducer(communicator: communicator, bucketMegabytes: bucketMb, watchdog: nil)
-            let perStep = trainable.realImagesPerStep(globalBatch: batch)
-            let positions = StepContext.share(of: perStep, rank: communicator.rank, worldSize: communicator.size)
+            let perStep = description.realImagesPerStep(globalBatch: batch)
+            let positions = BatchShare(of: perStep, rank: communicator.rank, worldSize: communicator.size).samples
             var generator = SeededGenerator(seed: 0)
-            func step(_ index: Int) {
-                let indices = (0..<perStep).map { _ in Int(generator.next() % UInt64(dataset.count)) }[positions]
+            func step(_ index: Int) throws {
+                let indices = Array((0..<perStep).map { _ in Int(generator.next() % UInt64(dataset.count)) }[positions])
                 let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 0), step: UInt64(index)),
-                                          globalBatch: batch, rank: communicator.rank, worldSize: communicator.size) { reducer.reduce($0, step: index) }
-                trainable.trainStep(TrainingBatch(images: dataset.batch(indices, scaling: trainable.scaling)), context: context)
+                                          globalBatch: batch, rank: communicator.rank, worldSize: communicator.size,
+                                          reduceGradients: { try reducer.reduce($0, step: index) },
+                                          reduceSum: { try reducer.sum(&$0, step: index) })
+                _ = try trainable.trainStep(TrainingBatch(images: dataset.batch(indices, scaling: trainable.scaling), labels: dataset.labels(indices)),
+                                            context: context)
             }
             var times: [Double] = [], communication: [Double] = []
             try Parallelism.$threads.withValue(threads) {
-                for index in 0...warmup { step(index) }
+                for index in 0...warmup { try step(index) }
                 for index in 0..<steps {
                     try communicator.barrier()
                     let (start, before) = (DispatchTime.now().uptimeNanoseconds, reducer.communicationSeconds)
-                    step(warmup + 1 + index)
+                    try step(warmup + 1 + index)
                     var measured = [Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, (reducer.communicationSeconds - before) * 1000]
                     try communicator.allReduceMaximum(&measured, count: 2)
                     times.append(measured[0])
@@ -112,7 +107,7 @@ extension Bench {
             }
             guard communicator.rank == 0 else { return }
             let result: [String: Any] = [
-                "framework": "gentrain", "model": model.rawValue, "batch": batch, "threads": threads, "ranks": communicator.size,
+                "framework": "gentrain", "model": description.name, "batch": batch, "threads": threads, "ranks": communicator.size,
                 "steps": steps, "ms_median": round2(median(times)), "img_s": round2(Double(batch) / median(times) * 1000),
                 "comm_ms": round2(median(communication)), "bucket_mb": bucketMb, "peak_rss_mb": round2(peakResidentMegabytes()),
             ]
@@ -120,7 +115,7 @@ extension Bench {
         }
     }
 
-    /// The reducer (buckets of --bucket-mb) against one bare MPI_Allreduce of the same buffer: the DCGAN's
+    /// The reducer (buckets of --bucket-mb) against one bare MPI_Allreduce of the same buffer: the course GAN's
     /// two groups' size (2.44 M floats), median of --steps, algorithm bandwidth (bytes / time).
     func benchAllReduce() throws {
         try runOnWorld("bench") { communicator in
@@ -136,7 +131,7 @@ extension Bench {
                 var bare = [Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9]
                 try communicator.barrier()
                 start = DispatchTime.now().uptimeNanoseconds
-                reducer.reduce(group, step: round)
+                try reducer.reduce(group, step: round)
                 var bucketed = [Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9]
                 try communicator.allReduceMaximum(&bare, count: 1)
                 try communicator.allReduceMaximum(&bucketed, count: 1)

@@ -11,7 +11,7 @@ extension Bench {
     /// each rank takes its share of `steps` batches; the rate counts all ranks' images over the slowest rank's time.
     func benchEvaluator() throws {
         try runOnWorld("bench") { communicator in
-            let extractor = try agreeOnSuccess(communicator) { try ClassifierExtractor(path: ClassifierExtractor.locate(nil)) }
+            let extractor = try agreeOnSuccess(communicator) { try CheckpointExtractor(path: CheckpointExtractor.locate(nil)) }
             let images = try agreeOnSuccess(communicator) { try ImageDataset.load(folder: data, split: .test) }
             let total = min(steps * batch, images.count)
             let rows = FeatureShard.rows(of: total, rank: communicator.rank, worldSize: communicator.size)

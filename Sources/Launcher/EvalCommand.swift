@@ -46,7 +46,7 @@ struct Eval: ParsableCommand {
         let (job, model, saved, asked, resources) = try agreeOnSuccess(communicator) {
             () throws -> (Job, any TrainableModel, Checkpoint, [String], EvaluationResources) in
             let (job, model, saved) = try loadModel(checkpointPath: checkpoint)
-            let possible = Job.modelMetrics[job.modelKind] ?? []
+            let possible = ModelRegistry.named(job.modelKind)?.schema.metrics ?? []
             let asked = metrics.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } } ?? job.evalMetrics
             if let unknown = asked.first(where: { !possible.contains($0) }) {
                 throw ValidationError("a \(job.modelKind) cannot report '\(unknown)'" + (possible.isEmpty ? "" : " (it reports \(possible.joined(separator: ", ")))"))

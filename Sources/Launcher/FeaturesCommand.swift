@@ -32,7 +32,7 @@ struct Features: ParsableCommand {
 
     func run() throws {
         try runOnWorld("features") { communicator in
-            let extractor = try agreeOnSuccess(communicator) { try ClassifierExtractor(path: ClassifierExtractor.locate(evaluator)) }
+            let extractor = try agreeOnSuccess(communicator) { try CheckpointExtractor(path: CheckpointExtractor.locate(evaluator)) }
             let (count, images) = try agreeOnSuccess(communicator) { try source() }
             let rows = FeatureShard.rows(of: count, rank: communicator.rank, worldSize: communicator.size)
             let (features, logits) = extractFeatures(rows: rows, total: count, batchSize: 250, extractor: extractor, images: images)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobFiles
+import Models
 import LaunchPlanning
 
 /// The signal the launcher received (0: none); set by a C signal handler, read by the supervision loop.
@@ -65,7 +66,7 @@ struct Run: ParsableCommand {
 
     func launch() throws {
         let jobPath = absolutePath(job)
-        let loaded = try Job.load(path: jobPath, overrides: overrides)
+        let loaded = try ModelRegistry.loadJob(path: jobPath, overrides: overrides)
         var request = LaunchRequest(jobPath: jobPath, job: loaded)
         request.overrides = overrides
         request.ranks = ranks

@@ -3,6 +3,7 @@ import Communication
 import DistributedTraining
 import Foundation
 import JobFiles
+import Models
 import TensorCore
 
 /// What every rank runs: `gentrain train JOB` (under mpirun for several ranks; alone it is a world of one).
@@ -17,7 +18,7 @@ struct Train: ParsableCommand {
     var stopAtStep: Int?
 
     func run() throws {
-        let job = try Job.load(path: self.job, overrides: overrides)
+        let job = try ModelRegistry.loadJob(path: self.job, overrides: overrides)
         let resumeMode: ResumeMode = switch resume {
         case "auto": .automatic
         case "never": .never
@@ -62,7 +63,7 @@ struct Validate: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a job key (repeatable).") var overrides: [String] = []
 
     func run() throws {
-        let job = try Job.load(path: self.job, overrides: overrides)
+        let job = try ModelRegistry.loadJob(path: self.job, overrides: overrides)
         print(job.canonicalJSON)
     }
 }

@@ -4,6 +4,7 @@
 // Keras reshapes to (7, 7, 64) channels-last; NCHW reshapes to (64, 7, 7): the same model up to a
 // permutation of the Dense units.
 
+import JobFiles
 import TensorCore
 
 // MARK: - Networks
@@ -48,27 +49,31 @@ public final class ConvolutionalDecoder {
 
 /// The autoencoder: encoder, decoder, MSE loss, Adam.
 public final class Autoencoder: TrainableModel {
-    public static let modelName = "autoencoder"
+    public static let description = ModelDescription(
+        schema: ModelSchema(
+            name: "autoencoder", summary: "the course's convolutional autoencoder (MSE), with reconstructions and latent interpolation",
+            options: [.integer("latent", default: 32, in: 1...4096, help: "size of the latent code z")],
+            groups: [GroupSchema("model", optimizer: .adam())],
+            data: .images(scale: "unit", sampling: "epoch"),
+            metrics: ["loss"]),
+        make: { Autoencoder(seed: $0.seed, latentSize: $0.integer("latent"), optimizer: $0.optimizer("model")) })
+
     public let latentSize: Int
     public let group: ParameterGroup
     let trunk: ConvolutionalEncoderTrunk
     let toLatent: Dense
     let decoder: ConvolutionalDecoder
-    public let optimizer: any Optimizer
 
     public init(seed: UInt64, latentSize: Int = 32, optimizer: any Optimizer = Adam()) {
         self.latentSize = latentSize
-        group = ParameterGroup(name: "model", seed: seed)
+        group = ParameterGroup(name: "model", seed: seed, optimizer: optimizer)
         trunk = ConvolutionalEncoderTrunk(group)
         toLatent = Dense(group, name: "encoder.dense", inputSize: 7 * 7 * 64, outputSize: latentSize)
         decoder = ConvolutionalDecoder(group, latentSize: latentSize, lastActivation: .relu)
-        self.optimizer = optimizer
     }
 
     public var groups: [ParameterGroup] { [group] }
-    public var optimizers: [any Optimizer] { [optimizer] }
     public var scaling: PixelScaling { .unit }
-    public func realImagesPerStep(globalBatch: Int) -> Int { globalBatch }
 
     /// Images [N, 1, 28, 28] -> latents [N, z].
     public func encode(_ x: Variable) -> Variable { toLatent(trunk(x)) }
@@ -77,22 +82,27 @@ public final class Autoencoder: TrainableModel {
 
     // MARK: - Loss and step
 
-    /// This rank's part of the global mean squared error: `mean_local * n_rank / B`.
-    public func loss(_ images: Tensor, globalBatch: Int) -> Variable {
-        let share = Float(images.shape[0]) / Float(globalBatch)
-        return meanSquaredError(decode(encode(Variable(images))), images) * share
+    /// The mean squared error of the reconstructions of `images`, times `weight` (a share's `meanWeight`).
+    public func loss(_ images: Tensor, weight: Float) -> Variable {
+        meanSquaredError(decode(encode(Variable(images))), images) * weight
     }
 
-    @discardableResult
-    public func trainStep(_ batch: TrainingBatch, context: StepContext) -> [String: Float] {
-        let images = batch.images
-        group.zeroGradients()
-        let loss = loss(images, globalBatch: context.globalBatch)
-        loss.backward()
-        context.reduceGradients(group)
-        optimizer.step(group)
-        return ["loss": loss.value.scalar]
+    public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
+        let share = context.share(of: context.globalBatch)
+        let meanLoss = try context.descend(group) { loss(batch.images, weight: share.meanWeight) }
+        return ["loss": meanLoss]
     }
+
+    // MARK: - Pictures
+
+    /// The examples (ten) above their reconstructions, and the 11-step strip between the first two.
+    public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {
+        let decoded = withoutGradient { decode(encode(Variable(examples))).value }
+        return [Picture(name: "reconstructions", images: concatenateBatches([examples, decoded]), columns: 10)]
+            + interpolationPicture(examples, interpolate)
+    }
+
+    public func evaluationPictures(random: CounterRandom) -> [Picture] { [] }
 
     /// Decodes the 11 points `(1 - a) z_i + a z_j`, a = 0, 0.1, ..., 1, between two images' latents.
     public func interpolate(_ first: Tensor, _ second: Tensor, steps: Int = 11) -> Tensor {
@@ -101,6 +111,19 @@ public final class Autoencoder: TrainableModel {
             return decode(Variable(interpolationLatents(latents, steps: steps))).value
         }
     }
+}
+
+extension Autoencoder: ValidationLoss {
+    public func validationLossSum(_ images: Tensor, firstSample: Int, random: CounterRandom) -> Double {
+        Double(withoutGradient { loss(images, weight: Float(images.shape[0])).value.scalar })
+    }
+}
+
+/// The course's interpolation strip between the first two of `examples` (none with fewer than two).
+func interpolationPicture(_ examples: Tensor, _ interpolate: (Tensor, Tensor, Int) -> Tensor) -> [Picture] {
+    guard examples.shape[0] >= 2 else { return [] }
+    let (first, second) = withoutGradient { (slice(Variable(examples), axis: 0, range: 0..<1).value, slice(Variable(examples), axis: 0, range: 1..<2).value) }
+    return [Picture(name: "interpolation", images: interpolate(first, second, 11), columns: 11)]
 }
 
 /// Stacks `[1, ...]`-or-larger batches along the batch axis.

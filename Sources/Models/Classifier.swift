@@ -9,11 +9,20 @@
 // (jobs/evaluator-fashion.yaml). Batch normalisation uses each rank's own batch statistics (as
 // PyTorch DDP does without SyncBatchNorm), so this model is trained with a fixed number of ranks.
 
+import JobFiles
 import TensorCore
 
 /// The classifier and its training step.
 public final class Classifier: TrainableModel {
-    public static let modelName = "classifier"
+    public static let description = ModelDescription(
+        schema: ModelSchema(
+            name: "classifier", summary: "gentrain's Fashion-MNIST classifier, the feature extractor behind FID, KID and IS",
+            options: [],
+            groups: [GroupSchema("model", optimizer: .adam())],
+            data: .images(scale: "unit", sampling: "epoch"),
+            metrics: ["accuracy"]),
+        make: { Classifier(seed: $0.seed, optimizer: $0.optimizer("model")) })
+
     /// Values per feature row (the penultimate layer).
     public static let featureDimension = 64
     public static let classCount = 10
@@ -23,10 +32,9 @@ public final class Classifier: TrainableModel {
     let hidden: Dense
     let dropout: Dropout
     let output: Dense
-    public let optimizer: any Optimizer
 
     public init(seed: UInt64, optimizer: any Optimizer = Adam()) {
-        group = ParameterGroup(name: "model", seed: seed)
+        group = ParameterGroup(name: "model", seed: seed, optimizer: optimizer)
         convolutions = [
             Conv2D(group, name: "conv1", inputChannels: 1, outputChannels: 16, kernelSize: 3, padding: .same, useBias: false),
             Conv2D(group, name: "conv2", inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: .same, useBias: false),
@@ -38,13 +46,10 @@ public final class Classifier: TrainableModel {
         hidden = Dense(group, name: "features", inputSize: 7 * 7 * 32, outputSize: Self.featureDimension, activation: .relu)
         dropout = Dropout(rate: 0.2, stream: 0x434C_4450)
         output = Dense(group, name: "logits", inputSize: Self.featureDimension, outputSize: Self.classCount)
-        self.optimizer = optimizer
     }
 
     public var groups: [ParameterGroup] { [group] }
-    public var optimizers: [any Optimizer] { [optimizer] }
     public var scaling: PixelScaling { .unit }
-    public func realImagesPerStep(globalBatch: Int) -> Int { globalBatch }
 
     // MARK: - Forward
 
@@ -70,26 +75,38 @@ public final class Classifier: TrainableModel {
 
     // MARK: - Loss and step
 
-    /// This rank's part of the global mean cross-entropy: `mean_local * n_rank / B`.
-    public func loss(_ batch: TrainingBatch, context: ForwardContext, globalBatch: Int) -> Variable {
+    /// The mean cross-entropy of the batch, times `weight` (a share's `meanWeight`).
+    public func loss(_ batch: TrainingBatch, context: ForwardContext, weight: Float) -> Variable {
         precondition(batch.labels.count == batch.images.shape[0], "Classifier: \(batch.labels.count) labels for \(batch.images.shape[0]) images")
-        let share = Float(batch.labels.count) / Float(globalBatch)
-        return categoricalCrossEntropy(logits: logits(Variable(batch.images), context: context), labels: batch.labels) * share
+        return categoricalCrossEntropy(logits: logits(Variable(batch.images), context: context), labels: batch.labels) * weight
     }
 
-    @discardableResult
-    public func trainStep(_ batch: TrainingBatch, context: StepContext) -> [String: Float] {
-        group.zeroGradients()
-        let loss = loss(batch, context: context.forward(samples: context.share(of: context.globalBatch)), globalBatch: context.globalBatch)
-        loss.backward()
-        context.reduceGradients(group)
-        optimizer.step(group)
-        return ["loss": loss.value.scalar]
+    public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
+        let share = context.share(of: context.globalBatch)
+        let meanLoss = try context.descend(group) { loss(batch, context: context.forward(samples: share.samples), weight: share.meanWeight) }
+        return ["loss": meanLoss]
     }
+
+    public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] { [] }
+    public func evaluationPictures(random: CounterRandom) -> [Picture] { [] }
 
     /// Predicted classes of images [N, 1, 28, 28] (inference).
     public func predict(_ images: Tensor) -> [Int] {
         let scores = withoutGradient { logits(Variable(images), context: .inference).value }
         return (0..<scores.shape[0]).map { row in (0..<Self.classCount).max { scores[row, $0] < scores[row, $1] }! }
+    }
+}
+
+extension Classifier: ImageClassifier {
+    public var featureDimension: Int { Self.featureDimension }
+    public var classCount: Int { Self.classCount }
+
+    public func meanLoss(_ images: Tensor, labels: [Int]) -> Float {
+        withoutGradient { loss(TrainingBatch(images: images, labels: labels), context: .inference, weight: 1).value.scalar }
+    }
+
+    public func extract(_ images: Tensor) -> (features: Tensor, logits: Tensor) {
+        let features = features(Variable(images))
+        return (features.value, logits(features: features).value)
     }
 }

@@ -7,6 +7,7 @@
 // sigmoid + BCE). One step: D on B/2 real (label 1), D on B/2 fake (label 0), G through the frozen D on
 // B latents (label 1).
 
+import JobFiles
 import TensorCore
 
 // MARK: - Networks
@@ -58,32 +59,38 @@ public final class Generator {
 
 /// DCGAN: generator and discriminator groups, each with its own Adam.
 public final class DCGAN: TrainableModel {
-    public static let modelName = "dcgan"
+    public static let description = ModelDescription(
+        schema: ModelSchema(
+            name: "dcgan", summary: "the course's DCGAN (one class, pixels in [-1, 1], binary cross-entropy)",
+            options: [.integer("latent", default: 100, in: 1...4096, help: "size of the latent z ~ N(0, I)")],
+            groups: [GroupSchema("generator", optimizer: .adam(learningRate: 2e-4, beta1: 0.5)),
+                     GroupSchema("discriminator", optimizer: .adam(learningRate: 2e-4, beta1: 0.5))],
+            data: .images(scale: "symmetric", sampling: "with_replacement", realImagesPerStep: .halfBatch),
+            metrics: ["fid", "kid", "is"]),
+        make: {
+            DCGAN(seed: $0.seed, latentSize: $0.integer("latent"), generatorOptimizer: $0.optimizer("generator"),
+                  discriminatorOptimizer: $0.optimizer("discriminator"))
+        })
+
     public let latentSize: Int
     public let generatorGroup: ParameterGroup
     public let discriminatorGroup: ParameterGroup
     public let generator: Generator
     public let discriminator: Discriminator
-    public let generatorOptimizer: any Optimizer
-    public let discriminatorOptimizer: any Optimizer
     static let latentStream: UInt32 = 0x4C41_5431
 
     public init(seed: UInt64, latentSize: Int = 100,
                 generatorOptimizer: any Optimizer = Adam(learningRate: 2e-4, beta1: 0.5),
                 discriminatorOptimizer: any Optimizer = Adam(learningRate: 2e-4, beta1: 0.5)) {
         self.latentSize = latentSize
-        generatorGroup = ParameterGroup(name: "generator", seed: seed)
-        discriminatorGroup = ParameterGroup(name: "discriminator", seed: seed &+ 1)
+        generatorGroup = ParameterGroup(name: "generator", seed: seed, optimizer: generatorOptimizer)
+        discriminatorGroup = ParameterGroup(name: "discriminator", seed: seed &+ 1, optimizer: discriminatorOptimizer)
         generator = Generator(generatorGroup, latentSize: latentSize)
         discriminator = Discriminator(discriminatorGroup)
-        self.generatorOptimizer = generatorOptimizer
-        self.discriminatorOptimizer = discriminatorOptimizer
     }
 
     public var groups: [ParameterGroup] { [generatorGroup, discriminatorGroup] }
-    public var optimizers: [any Optimizer] { [generatorOptimizer, discriminatorOptimizer] }
     public var scaling: PixelScaling { .symmetric }
-    public func realImagesPerStep(globalBatch: Int) -> Int { globalBatch / 2 }
 
     /// Latents for global samples `samples` of sub-step `phase` of `step`.
     func latents(_ context: StepContext, samples: Range<Int>, phase: UInt64) -> Tensor {
@@ -93,40 +100,35 @@ public final class DCGAN: TrainableModel {
 
     // MARK: - Step
 
-    @discardableResult
-    public func trainStep(_ batch: TrainingBatch, context: StepContext) -> [String: Float] {
-        let images = batch.images
-        let half = context.globalBatch / 2
-        let realShare = context.share(of: half)
-        let share = Float(realShare.count) / Float(half)
-        // D on real images, label 1.
-        discriminatorGroup.zeroGradients()
-        let realLoss = binaryCrossEntropy(logits: discriminator(Variable(images), context: context.forward(samples: realShare, phase: 0, phases: 3)),
-                                          targets: Tensor(repeating: 1, shape: [realShare.count, 1])) * share
-        realLoss.backward()
-        context.reduceGradients(discriminatorGroup)
-        discriminatorOptimizer.step(discriminatorGroup)
-        // D on generated images (generator in inference), label 0.
-        let fake = withoutGradient { generator(Variable(latents(context, samples: realShare, phase: 1))).value }
-        discriminatorGroup.zeroGradients()
-        let fakeLoss = binaryCrossEntropy(logits: discriminator(Variable(fake), context: context.forward(samples: realShare, phase: 1, phases: 3)),
-                                          targets: Tensor(zeros: [realShare.count, 1])) * share
-        fakeLoss.backward()
-        context.reduceGradients(discriminatorGroup)
-        discriminatorOptimizer.step(discriminatorGroup)
-        // G through the frozen D on B latents, label 1.
-        let generatorShare = context.share(of: context.globalBatch)
-        generatorGroup.zeroGradients()
-        discriminatorGroup.isTrainable = false
-        defer { discriminatorGroup.isTrainable = true }
-        let generated = generator(Variable(latents(context, samples: generatorShare, phase: 2)))
-        let generatorLoss = binaryCrossEntropy(
-            logits: discriminator(generated, context: context.forward(samples: generatorShare, phase: 2, phases: 3)),
-            targets: Tensor(repeating: 1, shape: [generatorShare.count, 1])) * (Float(generatorShare.count) / Float(context.globalBatch))
-        generatorLoss.backward()
-        context.reduceGradients(generatorGroup)
-        generatorOptimizer.step(generatorGroup)
-        return ["d_loss_real": realLoss.value.scalar, "d_loss_fake": fakeLoss.value.scalar, "g_loss": generatorLoss.value.scalar]
+    /// D on this rank's real images (label 1), D on as many generated ones (label 0), then G through the frozen D.
+    public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
+        let real = context.share(of: context.globalBatch / 2)
+        let realLoss = try context.descend(discriminatorGroup) {
+            binaryCrossEntropy(logits: discriminator(Variable(batch.images), context: context.forward(samples: real.samples, phase: 0, phases: 3)),
+                               targets: Tensor(repeating: 1, shape: [real.count, 1])) * real.meanWeight
+        }
+        let fake = withoutGradient { generator(Variable(latents(context, samples: real.samples, phase: 1))).value }
+        let fakeLoss = try context.descend(discriminatorGroup) {
+            binaryCrossEntropy(logits: discriminator(Variable(fake), context: context.forward(samples: real.samples, phase: 1, phases: 3)),
+                               targets: Tensor(zeros: [real.count, 1])) * real.meanWeight
+        }
+        let generated = context.share(of: context.globalBatch)
+        let generatorLoss = try context.descend(generatorGroup, freezing: [discriminatorGroup]) {
+            let images = generator(Variable(latents(context, samples: generated.samples, phase: 2)))
+            return binaryCrossEntropy(logits: discriminator(images, context: context.forward(samples: generated.samples, phase: 2, phases: 3)),
+                                      targets: Tensor(repeating: 1, shape: [generated.count, 1])) * generated.meanWeight
+        }
+        return ["d_loss_real": realLoss, "d_loss_fake": fakeLoss, "g_loss": generatorLoss]
+    }
+
+    // MARK: - Pictures and samples
+
+    public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {
+        [Picture(name: "samples", images: sample(count: 40, random: random), columns: 10)]
+    }
+
+    public func evaluationPictures(random: CounterRandom) -> [Picture] {
+        [Picture(name: "samples", images: sample(0..<40, random: random), columns: 10)]
     }
 
     /// `count` generated images for latents drawn on a fixed sample stream.
@@ -138,3 +140,5 @@ public final class DCGAN: TrainableModel {
         return withoutGradient { generator(Variable(z)).value }
     }
 }
+
+extension DCGAN: ImageSampler {}

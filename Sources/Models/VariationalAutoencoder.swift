@@ -4,11 +4,26 @@
 // averaged over the batch. z = mu + e^(logvar/2) eps, eps ~ N(0, I) (the course's 0.1 is an option).
 // The reconstruction term is computed from the decoder's logits (the stable form of sigmoid + BCE).
 
+import JobFiles
 import TensorCore
 
 /// The variational autoencoder.
 public final class VariationalAutoencoder: TrainableModel {
-    public static let modelName = "vae"
+    public static let description = ModelDescription(
+        schema: ModelSchema(
+            name: "vae", summary: "the course's variational autoencoder (BCE + KL), with samples and latent interpolation",
+            options: [
+                .integer("latent", default: 32, in: 1...4096, help: "size of the latent code z"),
+                .number("noise_scale", default: 1, in: 0...10, help: "standard deviation of eps in z = mu + exp(logvar/2) eps (the course drew 0.1)"),
+            ],
+            groups: [GroupSchema("model", optimizer: .adam())],
+            data: .images(scale: "unit", sampling: "epoch"),
+            metrics: ["fid", "kid", "is", "loss"]),
+        make: {
+            VariationalAutoencoder(seed: $0.seed, latentSize: $0.integer("latent"), noiseScale: Float($0.number("noise_scale")),
+                                   optimizer: $0.optimizer("model"))
+        })
+
     public let latentSize: Int
     /// Standard deviation of eps in the reparameterisation (1 by definition; the course used 0.1).
     public let noiseScale: Float
@@ -17,25 +32,21 @@ public final class VariationalAutoencoder: TrainableModel {
     let meanHead: Dense
     let logVarianceHead: Dense
     let decoder: ConvolutionalDecoder
-    public let optimizer: any Optimizer
     /// Counter-based stream for eps.
     static let noiseStream: UInt32 = 0x5641_4531
 
     public init(seed: UInt64, latentSize: Int = 32, noiseScale: Float = 1, optimizer: any Optimizer = Adam()) {
         self.latentSize = latentSize
         self.noiseScale = noiseScale
-        group = ParameterGroup(name: "model", seed: seed)
+        group = ParameterGroup(name: "model", seed: seed, optimizer: optimizer)
         trunk = ConvolutionalEncoderTrunk(group)
         meanHead = Dense(group, name: "encoder.mean", inputSize: 7 * 7 * 64, outputSize: latentSize)
         logVarianceHead = Dense(group, name: "encoder.log_variance", inputSize: 7 * 7 * 64, outputSize: latentSize)
         decoder = ConvolutionalDecoder(group, latentSize: latentSize, lastActivation: .linear)
-        self.optimizer = optimizer
     }
 
     public var groups: [ParameterGroup] { [group] }
-    public var optimizers: [any Optimizer] { [optimizer] }
     public var scaling: PixelScaling { .unit }
-    public func realImagesPerStep(globalBatch: Int) -> Int { globalBatch }
 
     /// Images -> (mu, log-variance), each [N, z].
     public func encode(_ x: Variable) -> (mean: Variable, logVariance: Variable) {
@@ -48,29 +59,38 @@ public final class VariationalAutoencoder: TrainableModel {
 
     // MARK: - Loss and step
 
-    /// This rank's part of the global mean (over images) of reconstruction + KL, and the two terms.
-    public func loss(_ images: Tensor, context: ForwardContext, globalBatch: Int) -> (total: Variable, reconstruction: Variable, divergence: Variable) {
+    /// Reconstruction + KL summed over `images` times `weight` (a share's `sumWeight`), and the two terms.
+    public func loss(_ images: Tensor, context: ForwardContext, weight: Float) -> (total: Variable, reconstruction: Variable, divergence: Variable) {
         let (mu, logVariance) = encode(Variable(images))
         let samples = context.firstSample..<(context.firstSample + images.shape[0])
         let eps = context.random.normalTensor(stream: Self.noiseStream, step: context.step, samples: samples, shape: [latentSize])
         let z = mu + exp(logVariance * 0.5) * Variable(eps) * noiseScale
         let logits = decoder(z)
-        let perBatch = 1 / Float(globalBatch)
-        let reconstruction = sum(binaryCrossEntropyElements(logits: logits, targets: images)) * perBatch
-        let divergence = sum(1 + logVariance - mu * mu - exp(logVariance)) * (-0.5 * perBatch)
+        let reconstruction = sum(binaryCrossEntropyElements(logits: logits, targets: images)) * weight
+        let divergence = sum(1 + logVariance - mu * mu - exp(logVariance)) * (-0.5 * weight)
         return (reconstruction + divergence, reconstruction, divergence)
     }
 
-    @discardableResult
-    public func trainStep(_ batch: TrainingBatch, context: StepContext) -> [String: Float] {
-        let images = batch.images
-        group.zeroGradients()
-        let samples = context.share(of: context.globalBatch)
-        let (total, reconstruction, divergence) = loss(images, context: context.forward(samples: samples), globalBatch: context.globalBatch)
-        total.backward()
-        context.reduceGradients(group)
-        optimizer.step(group)
-        return ["loss": total.value.scalar, "reconstruction": reconstruction.value.scalar, "kl": divergence.value.scalar]
+    public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
+        let share = context.share(of: context.globalBatch)
+        var terms: (reconstruction: Variable, divergence: Variable)?
+        let total = try context.descend(group) {
+            let (total, reconstruction, divergence) = loss(batch.images, context: context.forward(samples: share.samples), weight: share.sumWeight)
+            terms = (reconstruction, divergence)
+            return total
+        }
+        return ["loss": total, "reconstruction": terms!.reconstruction.value.scalar, "kl": terms!.divergence.value.scalar]
+    }
+
+    // MARK: - Pictures
+
+    /// Samples decoded from z ~ N(0, I), and the 11-step strip between the first two examples' means.
+    public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {
+        [Picture(name: "samples", images: sample(count: 40, random: random), columns: 10)] + interpolationPicture(examples, interpolate)
+    }
+
+    public func evaluationPictures(random: CounterRandom) -> [Picture] {
+        [Picture(name: "samples", images: sample(0..<40, random: random), columns: 10)]
     }
 
     /// Decodes `count` latents z ~ N(0, I) drawn for samples `0..<count` of `step` on stream `stream`.
@@ -88,5 +108,14 @@ public final class VariationalAutoencoder: TrainableModel {
             let latents = encode(Variable(concatenateBatches([first, second]))).mean.value
             return decode(Variable(interpolationLatents(latents, steps: steps))).value
         }
+    }
+}
+
+extension VariationalAutoencoder: ImageSampler {}
+
+extension VariationalAutoencoder: ValidationLoss {
+    public func validationLossSum(_ images: Tensor, firstSample: Int, random: CounterRandom) -> Double {
+        let context = ForwardContext(training: false, random: random, step: 0, firstSample: firstSample)
+        return Double(withoutGradient { loss(images, context: context, weight: 1).total.value.scalar })
     }
 }

@@ -149,8 +149,8 @@ public final class BatchNormalization {
     public init(_ group: ParameterGroup, name: String, channels: Int, momentum: Float = 0.99, epsilon: Float = 1e-3) {
         gamma = group.register("\(name).gamma", initial: Tensor(repeating: 1, shape: [channels]))
         beta = group.register("\(name).beta", initial: Tensor(zeros: [channels]))
-        runningMean = group.registerState("\(name).moving_mean", initial: Tensor(zeros: [channels]))
-        runningVariance = group.registerState("\(name).moving_variance", initial: Tensor(repeating: 1, shape: [channels]))
+        runningMean = group.registerState("\(name).moving_mean", initial: Tensor(zeros: [channels]), agreement: .averagedAtCheckpoints)
+        runningVariance = group.registerState("\(name).moving_variance", initial: Tensor(repeating: 1, shape: [channels]), agreement: .averagedAtCheckpoints)
         self.momentum = momentum
         self.epsilon = epsilon
     }

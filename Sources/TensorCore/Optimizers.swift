@@ -12,8 +12,23 @@ public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     /// Steps taken so far.
     var iterations: Int { get set }
-    /// The optimizer's state as one flat buffer (see the layout note of each optimizer).
+    /// The optimizer's state as one flat buffer (see the layout note of each optimizer); empty before the first step.
     var state: [Float] { get set }
+    /// The length of `state` once it steps a group of `parameterCount` parameters.
+    func stateCount(parameterCount: Int) -> Int
+}
+
+extension Optimizer {
+    /// The state for a group of `count` parameters: zeros before the first step; a state of another length is a
+    /// programmer error (a group's layout changed without its optimizer state following).
+    func preparedState(_ state: [Float], parameterCount count: Int, group: String) -> [Float] {
+        let expected = stateCount(parameterCount: count)
+        if state.count == expected { return state }
+        guard state.isEmpty else {
+            fatalError("\(type(of: self)) of group \(group): state of \(state.count) values for \(count) parameters (expected \(expected))")
+        }
+        return [Float](repeating: 0, count: expected)
+    }
 }
 
 /// Adam as Keras implements it (defaults: learning rate 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7):
@@ -39,9 +54,11 @@ public final class Adam: Optimizer {
         set { moments = newValue }
     }
 
+    public func stateCount(parameterCount: Int) -> Int { 2 * parameterCount }
+
     public func step(_ group: ParameterGroup) {
         let count = group.parameterCount
-        if moments.count != 2 * count { moments = [Float](repeating: 0, count: 2 * count) }
+        moments = preparedState(moments, parameterCount: count, group: group.name)
         iterations += 1
         let t = Double(iterations)
         let alpha = Float(Double(learningRate) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
@@ -79,6 +96,8 @@ public final class SGD: Optimizer {
         set { velocity = newValue }
     }
 
+    public func stateCount(parameterCount: Int) -> Int { momentum == 0 ? 0 : parameterCount }
+
     public func step(_ group: ParameterGroup) {
         let count = group.parameterCount
         iterations += 1
@@ -87,7 +106,7 @@ public final class SGD: Optimizer {
             for index in 0..<count { values[index] -= learningRate * gradients[index] }
             return
         }
-        if velocity.count != count { velocity = [Float](repeating: 0, count: count) }
+        velocity = preparedState(velocity, parameterCount: count, group: group.name)
         velocity.withUnsafeMutableBufferPointer { v in
             for index in 0..<count {
                 v[index] = momentum * v[index] - learningRate * gradients[index]

@@ -1,8 +1,19 @@
 // Flat parameter storage. A parameter group (one model, or one part that steps
 // separately, like a GAN's generator) keeps all its parameters in one buffer,
 // all their gradients in another, and non-trained state (batch-norm running
-// statistics) in a third. The order is registration order, which is the order
-// layers are constructed: it is the checkpoint layout and the all-reduce order.
+// statistics, moving averages) in a third, with the optimizer that steps it.
+// The order is registration order, which is the order layers are constructed:
+// it is the checkpoint layout and the all-reduce order.
+
+/// How a tensor relates across the ranks of a data-parallel run.
+public enum RankAgreement: String, Sendable, Equatable {
+    /// The same on every rank by construction (parameters, a moving average of weights, spectral-norm
+    /// vectors): compared by the replica check, never averaged.
+    case replicated
+    /// Each rank computes its own from its own batches (batch-norm running statistics): averaged across
+    /// ranks when a checkpoint is written, not compared.
+    case averagedAtCheckpoints
+}
 
 /// One named tensor inside a flat buffer.
 public struct ParameterEntry: Sendable, Equatable {
@@ -11,6 +22,8 @@ public struct ParameterEntry: Sendable, Equatable {
     public let shape: [Int]
     /// Position of the first value in the flat buffer.
     public let offset: Int
+    /// Parameters are always `.replicated`; state says which it is.
+    public let agreement: RankAgreement
     public var count: Int { shape.reduce(1, *) }
 }
 
@@ -28,14 +41,26 @@ public final class ParameterGroup {
     public private(set) var gradients = TensorStorage(count: 0)
     /// All state values, `stateEntries` back to back.
     public private(set) var state = TensorStorage(count: 0)
-    /// When false, parameters enter the graph as constants (a frozen discriminator).
-    public var isTrainable = true
+    /// When false, parameters enter the graph as constants (see `frozen`).
+    public private(set) var isTrainable = true
+    /// The update rule of the group's parameters (nil for a group fitted otherwise, e.g. by EM).
+    public var optimizer: (any Optimizer)?
     /// Generator for initial values, seeded by the model's seed.
     public var initializer: SeededGenerator
 
-    public init(name: String, seed: UInt64) {
+    public init(name: String, seed: UInt64, optimizer: (any Optimizer)? = nil) {
         self.name = name
+        self.optimizer = optimizer
         initializer = SeededGenerator(seed: seed)
+    }
+
+    /// Runs `body` with the parameters entering the graph as constants (a GAN's discriminator while its
+    /// generator learns through it); trainable again afterwards, however `body` ends.
+    public func frozen<Result>(_ body: () throws -> Result) rethrows -> Result {
+        let wasTrainable = isTrainable
+        isTrainable = false
+        defer { isTrainable = wasTrainable }
+        return try body()
     }
 
     /// Number of trained values.
@@ -43,7 +68,7 @@ public final class ParameterGroup {
 
     /// Appends a parameter with `initial` values and returns its handle.
     public func register(_ name: String, initial: Tensor) -> Parameter {
-        let entry = ParameterEntry(name: name, shape: initial.shape, offset: values.count)
+        let entry = ParameterEntry(name: name, shape: initial.shape, offset: values.count, agreement: .replicated)
         values = Self.grow(values, appending: initial)
         gradients = Self.grow(gradients, appending: Tensor(zeros: initial.shape))
         entries.append(entry)
@@ -51,8 +76,8 @@ public final class ParameterGroup {
     }
 
     /// Appends a state tensor (not trained) and returns its handle.
-    public func registerState(_ name: String, initial: Tensor) -> Parameter {
-        let entry = ParameterEntry(name: name, shape: initial.shape, offset: state.count)
+    public func registerState(_ name: String, initial: Tensor, agreement: RankAgreement) -> Parameter {
+        let entry = ParameterEntry(name: name, shape: initial.shape, offset: state.count, agreement: agreement)
         state = Self.grow(state, appending: initial)
         stateEntries.append(entry)
         return Parameter(group: self, entry: entry, isState: true)

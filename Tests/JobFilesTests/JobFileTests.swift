@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 @testable import JobFiles
+import Models
+
+/// Reads a job file against the registered models.
+func loadJob(path: String, overrides: [String] = []) throws(JobError) -> Job {
+    try Job.load(path: path, overrides: overrides, models: ModelRegistry.schemas)
+}
 
 func writeJob(_ text: String) -> String {
     let path = NSTemporaryDirectory() + "gentrain-job-\(UUID().uuidString).yaml"
@@ -19,8 +25,8 @@ checkpoint: {every_steps: 10, keep: 2}
 
 @Suite struct JobFileTests {
     @Test func validJobWithDefaults() throws {
-        let job = try Job.load(path: writeJob(validJob))
-        #expect(job.name == "vae-test" && job.modelKind == "vae" && job.latent == 16)
+        let job = try loadJob(path: writeJob(validJob))
+        #expect(job.name == "vae-test" && job.modelKind == "vae" && job.option("latent") == .integer(16))
         #expect(job.classes == [1, 3] && job.steps == 20 && job.epochs == nil && job.batchSize == 64 && job.seed == 7)
         #expect(job.optimizers["model"]?.learningRate == 0.002 && job.optimizers["model"]?.beta1 == 0.9)
         #expect(job.dataPath == "/usr/share/datasets/fashion-mnist" && job.output == "runs/vae-test")
@@ -32,19 +38,19 @@ checkpoint: {every_steps: 10, keep: 2}
             .appendingPathComponent("jobs").path
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }
         #expect(files.count >= 3)
-        for file in files { _ = try Job.load(path: folder + "/" + file) }
-        let gan = try Job.load(path: folder + "/dcgan-bags.yaml")
+        for file in files { _ = try loadJob(path: folder + "/" + file) }
+        let gan = try loadJob(path: folder + "/dcgan-bags.yaml")
         #expect(gan.classes == [8] && gan.scale == "symmetric" && gan.sampling == "with_replacement")
         #expect(gan.optimizers["generator"]?.beta1 == 0.5 && gan.optimizers["discriminator"]?.learningRate == 0.0002)
     }
 
     @Test func overridesReplaceAndAddKeys() throws {
-        let job = try Job.load(path: writeJob(validJob), overrides: ["train.steps=5", "output=/tmp/x", "model.latent=8", "checkpoint.every_minutes=0.5"])
-        #expect(job.steps == 5 && job.output == "/tmp/x" && job.latent == 8 && job.checkpointEveryMinutes == 0.5)
-        let byEpochs = try Job.load(path: writeJob(validJob), overrides: ["train.epochs=2"])
+        let job = try loadJob(path: writeJob(validJob), overrides: ["train.steps=5", "output=/tmp/x", "model.latent=8", "checkpoint.every_minutes=0.5"])
+        #expect(job.steps == 5 && job.output == "/tmp/x" && job.option("latent") == .integer(8) && job.checkpointEveryMinutes == 0.5)
+        let byEpochs = try loadJob(path: writeJob(validJob), overrides: ["train.epochs=2"])
         #expect(byEpochs.epochs == 2 && byEpochs.steps == nil)
-        #expect { try Job.load(path: writeJob(validJob), overrides: ["train.steps"]) } throws: { "\($0)".contains("expected key.path=value") }
-        #expect { try Job.load(path: writeJob(validJob), overrides: ["train.steps=-3"]) } throws: {
+        #expect { try loadJob(path: writeJob(validJob), overrides: ["train.steps"]) } throws: { "\($0)".contains("expected key.path=value") }
+        #expect { try loadJob(path: writeJob(validJob), overrides: ["train.steps=-3"]) } throws: {
             "\($0)".contains("--set train.steps=-3") && "\($0)".contains("out of range")
         }
     }
@@ -52,7 +58,7 @@ checkpoint: {every_steps: 10, keep: 2}
     /// Each malformed file and the words its error must contain (file:line:column, key, what is allowed).
     static let malformed: [(String, [String])] = [
         (validJob.replacingOccurrences(of: "latent: 16", with: "latnet: 16"), [":2:", "model.latnet", "unknown key", "allowed here: kind, latent"]),
-        (validJob.replacingOccurrences(of: "kind: vae", with: "kind: vea"), [":2:", "model.kind", "'vea' is not one of", "autoencoder, classifier, dcgan, vae"]),
+        (validJob.replacingOccurrences(of: "kind: vae", with: "kind: vea"), [":2:", "model.kind", "'vea' is not one of", "autoencoder, vae, dcgan, classifier"]),
         (validJob.replacingOccurrences(of: "batch_size: 64", with: "batch_size: lots"), [":4:", "train.batch_size", "not a whole number"]),
         (validJob.replacingOccurrences(of: "batch_size: 64", with: "batch_size: 0"), ["train.batch_size", "out of range 1..."]),
         (validJob.replacingOccurrences(of: "steps: 20", with: "steps: 20, epochs: 3"), ["train.steps", "not both"]),
@@ -84,10 +90,10 @@ checkpoint: {every_steps: 10, keep: 2}
         let (text, words) = Self.malformed[index]
         let path = writeJob(text)
         if words.isEmpty {
-            #expect(throws: Never.self) { try Job.load(path: path) }
+            #expect(throws: Never.self) { try loadJob(path: path) }
             return
         }
-        #expect { try Job.load(path: path) } throws: { error in
+        #expect { try loadJob(path: path) } throws: { error in
             let message = "\(error)"
             let ok = message.hasPrefix(path) && words.allSatisfy { message.contains($0) }
             if !ok { Issue.record("message was: \(message)") }
@@ -98,20 +104,20 @@ checkpoint: {every_steps: 10, keep: 2}
     @Test func scheduleAndEvaluationSettings() throws {
         let text = validJob.replacingOccurrences(of: "learning_rate: 0.002}", with: "learning_rate: 0.002, schedule: [1, 0.5, 0.1]}")
             + "\neval: {every_epochs: 2, metrics: [fid, is], samples: 800, evaluator: /tmp/e.gtck}\n"
-        let job = try Job.load(path: writeJob(text))
+        let job = try loadJob(path: writeJob(text))
         let optimizer = try #require(job.optimizers["model"])
         #expect([0, 1, 2, 7].map { optimizer.learningRate(epoch: $0) } == [0.002, 0.001, 0.002 * 0.1, 0.002 * 0.1])
         #expect(job.evalEveryEpochs == 2 && job.evalMetrics == ["fid", "is"] && job.evalSamples == 800 && job.evaluatorPath == "/tmp/e.gtck")
         #expect(job.evalReference == "test" && job.kidSubsets == 100 && job.kidSubsetSize == 800)
-        let plain = try Job.load(path: writeJob(validJob))
+        let plain = try loadJob(path: writeJob(validJob))
         #expect(plain.evalEveryEpochs == 0 && plain.evalMetrics == ["fid", "kid", "is", "loss"] && plain.optimizers["model"]!.learningRate(epoch: 9) == 0.002)
         // Evaluation settings do not change the trained numbers: resuming with other ones is allowed.
-        #expect(job.differences(from: try Job.load(path: writeJob(text.replacingOccurrences(of: "every_epochs: 2", with: "every_epochs: 5")))).isEmpty)
+        #expect(job.differences(from: try loadJob(path: writeJob(text.replacingOccurrences(of: "every_epochs: 2", with: "every_epochs: 5")))).isEmpty)
     }
 
     /// A checkpoint written before the evaluation, schedule and hostfile fields existed still resumes.
     @Test func storedJobsFromBeforeNewFieldsTakeTheDefaults() throws {
-        let job = try Job.load(path: writeJob(validJob))
+        let job = try loadJob(path: writeJob(validJob))
         var object = try #require(JSONSerialization.jsonObject(with: Data(job.canonicalJSON.utf8)) as? [String: Any])
         for key in ["evalEveryEpochs", "evalMetrics", "evalSamples", "evalReference", "kidSubsets", "kidSubsetSize"] { object[key] = nil }
         var optimizers = try #require(object["optimizers"] as? [String: [String: Any]])
@@ -119,18 +125,64 @@ checkpoint: {every_steps: 10, keep: 2}
         object["optimizers"] = optimizers
         let old = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
         #expect((try? JSONDecoder().decode(Job.self, from: Data(old.utf8))) == nil)
-        let decoded = try Job.decodeStored(old)
+        let decoded = try Job.decodeStored(old, models: ModelRegistry.schemas)
         #expect(decoded == job)
         #expect(decoded.steps == 20 && decoded.epochs == nil && decoded.classes == [1, 3])
-        #expect { try Job.decodeStored("{\"name\": 3}") } throws: { "\($0)".contains("not a gentrain job") }
+        #expect { try Job.decodeStored("{\"name\": 3}", models: ModelRegistry.schemas) } throws: { "\($0)".contains("not a job of a model") }
+    }
+
+    /// A checkpoint written before the model contract kept the latent size and noise scale as fields of the job.
+    @Test func storedJobsFromBeforeTheModelContractKeepTheirOptions() throws {
+        let job = try loadJob(path: writeJob(validJob), overrides: ["model.noise_scale=0.1"])
+        var object = try #require(JSONSerialization.jsonObject(with: Data(job.canonicalJSON.utf8)) as? [String: Any])
+        object["modelOptions"] = nil
+        object["latent"] = 16
+        object["noiseScale"] = 0.1
+        let old = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        let decoded = try Job.decodeStored(old, models: ModelRegistry.schemas)
+        #expect(decoded == job && decoded.option("latent") == .integer(16) && decoded.option("noise_scale") == .number(0.1))
+        // A model without those options drops them.
+        object["modelKind"] = "classifier"
+        object["optimizers"] = nil
+        let classifier = try Job.decodeStored(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self),
+                                              models: ModelRegistry.schemas)
+        #expect(classifier.modelOptions.isEmpty)
+    }
+
+    /// The reader knows no model: a schema it is given defines the section, the defaults and the batch rule.
+    @Test func anySchemaDefinesTheModelSection() throws {
+        let toy = ModelSchema(
+            name: "toy", summary: "a test model",
+            options: [.choice("mode", default: "fast", from: ["fast", "exact"], help: "how"),
+                      .number("rate", default: 0.5, in: 0...1, help: "a rate")],
+            groups: [GroupSchema("left", optimizer: .adam(learningRate: 0.1)), GroupSchema("right", optimizer: .adam(learningRate: 0.2))],
+            data: .images(scale: "symmetric", sampling: "with_replacement", realImagesPerStep: .halfBatch),
+            metrics: ["fid"])
+        func load(_ model: String, _ train: String = "{steps: 3, batch_size: 8}") throws(JobError) -> Job {
+            try Job.load(path: writeJob("name: t\nmodel: \(model)\ntrain: \(train)\n"), models: [toy])
+        }
+        let job = try load("{kind: toy}")
+        #expect(job.option("mode") == .text("fast") && job.option("rate") == .number(0.5))
+        #expect(job.scale == "symmetric" && job.sampling == "with_replacement" && job.evalMetrics == ["fid"])
+        #expect(job.optimizers["left"]?.learningRate == 0.1 && job.optimizers["right"]?.learningRate == 0.2)
+        let shared = try load("{kind: toy}", "{steps: 3, optimizer: {beta1: 0.5}, optimizers: {right: {learning_rate: 0.3}}}")
+        #expect(shared.optimizers["left"]?.beta1 == 0.5 && shared.optimizers["left"]?.learningRate == 0.1)
+        #expect(shared.optimizers["right"]?.beta1 == 0.5 && shared.optimizers["right"]?.learningRate == 0.3)
+        #expect(try load("{kind: toy, mode: exact, rate: 1}").option("mode") == .text("exact"))
+        #expect { try load("{kind: toy, mode: slow}") } throws: { "\($0)".contains("model.mode") && "\($0)".contains("fast, exact") }
+        #expect { try load("{kind: toy, rate: 2}") } throws: { "\($0)".contains("model.rate") && "\($0)".contains("out of range") }
+        #expect { try load("{kind: toy, latent: 2}") } throws: { "\($0)".contains("allowed here: kind, mode, rate") }
+        #expect { try load("{kind: toy}", "{steps: 3, batch_size: 7}") } throws: { "\($0)".contains("even batch size") }
+        #expect { try load("{kind: vae}") } throws: { "\($0)".contains("not one of: toy") }
+        #expect { try load("{kind: toy}", "{steps: 3, optimizers: {model: {}}}") } throws: { "\($0)".contains("allowed here: left, right") }
     }
 
     @Test func missingJobFile() {
-        #expect { try Job.load(path: "/nonexistent/job.yaml") } throws: { "\($0)".contains("/nonexistent/job.yaml") && "\($0)".contains("not found") }
+        #expect { try loadJob(path: "/nonexistent/job.yaml") } throws: { "\($0)".contains("/nonexistent/job.yaml") && "\($0)".contains("not found") }
     }
 
     @Test func differencesIgnoreWorldSizeOnly() throws {
-        let job = try Job.load(path: writeJob(validJob))
+        let job = try loadJob(path: writeJob(validJob))
         var other = job
         other.ranks = 3
         #expect(job.differences(from: other).isEmpty)

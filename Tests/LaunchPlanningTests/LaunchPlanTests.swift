@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import JobFiles
+import Models
 @testable import LaunchPlanning
 
 /// A job from YAML text written to a temporary file.
@@ -15,7 +16,7 @@ func job(_ extra: String = "", distributed: String = "{ranks: 2, threads_per_ran
     \(extra)
     """
     try text.write(toFile: path, atomically: true, encoding: .utf8)
-    return (path, try Job.load(path: path))
+    return (path, try ModelRegistry.loadJob(path: path))
 }
 
 func context(environment: [String: String] = [:], root: Bool = false, cores: Int = 2, files: [String: String] = [:]) -> LaunchContext {

@@ -60,7 +60,7 @@ func mpirun(ranks: Int) -> (path: String, arguments: [String], environment: [Str
     }
 
     @Test func missingDatasetIsAClearErrorWithoutAStackTrace() throws {
-        let result = try run(gentrainExecutable().path, ["demo", "--steps", "1", "--data", "/nonexistent/mnist"])
+        let result = try run(gentrainExecutable().path, ["bench", "autoencoder", "--steps", "1", "--data", "/nonexistent/mnist"])
         #expect(result.status != 0)
         #expect(result.output.contains("/nonexistent/mnist") && result.output.contains("folder not found"))
         #expect(!result.output.contains("Stack") && !result.output.contains("Fatal error"))

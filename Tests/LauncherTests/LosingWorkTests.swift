@@ -4,6 +4,7 @@
 @testable import DistributedTraining
 import Foundation
 import JobFiles
+import Models
 import Testing
 
 /// The checkpoint files of a run folder, by name, with their bytes.
@@ -104,7 +105,7 @@ func endedProcessIdentifier() throws -> Int32 {
     /// Clean-up keeps `keep` of the run's own newest checkpoints and never touches another run's, whatever their
     /// steps; checkpoints without a run (older gentrain) of the same job count as the run's own only when it continues one.
     @Test func cleanUpRemovesOnlyTheRunsOwnOlderCheckpoints() throws {
-        let job = try Job.load(path: jobFile("autoencoder-fashion"), overrides: [])
+        let job = try ModelRegistry.loadJob(path: jobFile("autoencoder-fashion"))
         let folder = runFolder("clean-up")
         func write(step: Int, run: String?) throws {
             let group = Checkpoint.Group(name: "model", values: [Float(step)], state: [], optimizerState: [], optimizerIterations: step)

@@ -34,26 +34,26 @@ func images(_ count: Int, seed: UInt64, low: Float = 0, high: Float = 1) -> Tens
         #expect(decoded.shape == [2, 1, 28, 28] && decoded.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
     }
 
-    @Test func autoencoderLearnsATinyBatch() {
+    @Test func autoencoderLearnsATinyBatch() throws {
         let model = Autoencoder(seed: 2, optimizer: Adam(learningRate: 3e-3))
         let batch = images(4, seed: 4)
         let context = StepContext(forward: ForwardContext(training: true), globalBatch: 4)
-        let first = model.trainStep(TrainingBatch(images: batch), context: context)["loss"]!
+        let first = try model.trainStep(TrainingBatch(images: batch), context: context)["loss"]!
         var last = first
-        for _ in 0..<15 { last = model.trainStep(TrainingBatch(images: batch), context: context)["loss"]! }
+        for _ in 0..<15 { last = try model.trainStep(TrainingBatch(images: batch), context: context)["loss"]! }
         #expect(last < 0.7 * first)
     }
 
-    @Test func classifierLearnsATinyBatchAndPredictsItsLabels() {
+    @Test func classifierLearnsATinyBatchAndPredictsItsLabels() throws {
         let model = Classifier(seed: 5, optimizer: Adam(learningRate: 3e-3))
         let batch = TrainingBatch(images: images(8, seed: 9), labels: [0, 1, 2, 3, 4, 5, 6, 7])
         let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 2)), globalBatch: 8)
-        let first = model.trainStep(batch, context: context)["loss"]!
+        let first = try model.trainStep(batch, context: context)["loss"]!
         var last = first
         for step in 1..<40 {
             var stepContext = context
             stepContext.forward.step = UInt64(step)
-            last = model.trainStep(batch, context: stepContext)["loss"]!
+            last = try model.trainStep(batch, context: stepContext)["loss"]!
         }
         #expect(last < 0.3 * first, "loss \(first) -> \(last)")
         // Inference uses the running statistics, which 40 steps at momentum 0.99 have only partly learned.
@@ -81,30 +81,29 @@ func images(_ count: Int, seed: UInt64, low: Float = 0, high: Float = 1) -> Tens
         // Another index gives other noise, hence another value: the index really keys the noise.
         #expect(vae.validationLossSum(batch, firstSample: 11, random: random) != whole)
         let autoencoder = Autoencoder(seed: 7)
-        let mean = withoutGradient { autoencoder.loss(batch, globalBatch: 5).value.scalar }
+        let mean = withoutGradient { autoencoder.loss(batch, weight: 1).value.scalar }
         #expect(abs(autoencoder.validationLossSum(batch, firstSample: 0, random: random) - 5 * Double(mean)) <= 1e-5 * 5 * Double(mean))
     }
 
-    @Test func vaeLossIsReconstructionPlusDivergence() {
+    @Test func vaeLossIsReconstructionPlusDivergence() throws {
         let model = VariationalAutoencoder(seed: 3)
         let batch = images(3, seed: 5)
-        let (total, reconstruction, divergence) = model.loss(batch, context: ForwardContext(training: true), globalBatch: 3)
+        let (total, reconstruction, divergence) = model.loss(batch, context: ForwardContext(training: true), weight: 1.0 / 3)
         #expect(abs(total.value.scalar - reconstruction.value.scalar - divergence.value.scalar) < 1e-3)
         // At initialisation the decoder is near 0.5 everywhere: about 784 * ln 2 nats per image.
         #expect(abs(reconstruction.value.scalar - 784 * 0.6931) < 60)
         #expect(divergence.value.scalar >= 0)
-        let losses = model.trainStep(TrainingBatch(images: batch), context: StepContext(forward: ForwardContext(training: true), globalBatch: 3))
+        let losses = try model.trainStep(TrainingBatch(images: batch), context: StepContext(forward: ForwardContext(training: true), globalBatch: 3))
         #expect(losses["loss"]!.isFinite)
     }
 
-    @Test func ganStepUpdatesBothGroupsAndFreezesTheDiscriminatorForTheGenerator() {
+    @Test func ganStepUpdatesBothGroupsAndFreezesTheDiscriminatorForTheGenerator() throws {
         let gan = DCGAN(seed: 4)
         let before = (gan.generatorGroup.flatValues, gan.discriminatorGroup.flatValues)
         var reductions: [String] = []
-        let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 1)), globalBatch: 4) {
-            reductions.append($0.name)
-        }
-        let losses = gan.trainStep(TrainingBatch(images: images(2, seed: 6, low: -1, high: 1)), context: context)
+        let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 1)), globalBatch: 4, rank: 0, worldSize: 1,
+                                  reduceGradients: { reductions.append($0.name) }, reduceSum: { _ in })
+        let losses = try gan.trainStep(TrainingBatch(images: images(2, seed: 6, low: -1, high: 1)), context: context)
         #expect(reductions == ["discriminator", "discriminator", "generator"])
         #expect(gan.generatorGroup.flatValues != before.0 && gan.discriminatorGroup.flatValues != before.1)
         #expect(gan.discriminatorGroup.isTrainable)
@@ -112,7 +111,9 @@ func images(_ count: Int, seed: UInt64, low: Float = 0, high: Float = 1) -> Tens
     }
 
     @Test func sharesSplitTheBatchEvenlyAndContiguously() {
-        #expect((0..<3).map { StepContext.share(of: 128, rank: $0, worldSize: 3) } == [0..<43, 43..<86, 86..<128])
-        #expect((0..<4).map { StepContext.share(of: 2, rank: $0, worldSize: 4).count } == [1, 1, 0, 0])
+        #expect((0..<3).map { BatchShare(of: 128, rank: $0, worldSize: 3).samples } == [0..<43, 43..<86, 86..<128])
+        #expect((0..<4).map { BatchShare(of: 2, rank: $0, worldSize: 4).count } == [1, 1, 0, 0])
+        let share = BatchShare(of: 128, rank: 2, worldSize: 3)
+        #expect(share.meanWeight == Float(42) / 128 && share.sumWeight == Float(1) / 128)
     }
 }

@@ -107,9 +107,31 @@ import Testing
         #expect(Array(group.flatGradients[12..<15]) == [2, 2, 2])
         group.zeroGradients()
         #expect(group.flatGradients.allSatisfy { $0 == 0 })
-        // A frozen group records nothing.
-        group.isTrainable = false
-        #expect(!dense(x).requiresGradient)
+        // A frozen group records nothing, and only inside its scope, however the scope ends.
+        #expect(group.frozen { !dense(x).requiresGradient })
+        #expect(dense(x).requiresGradient)
+        struct Stop: Error {}
+        #expect(throws: Stop.self) { try group.frozen { throw Stop() } }
+        #expect(group.isTrainable && dense(x).requiresGradient)
+    }
+
+    /// An optimizer's state follows its group's size: zeros at the first step, and a state of another size is
+    /// refused (the process stops) rather than silently restarted.
+    @Test func optimizerStateLengthIsChecked() async {
+        let group = ParameterGroup(name: "g", seed: 1)
+        _ = Dense(group, name: "d", inputSize: 3, outputSize: 2)
+        let adam = Adam()
+        #expect(adam.stateCount(parameterCount: 8) == 16 && SGD(momentum: 0.9).stateCount(parameterCount: 8) == 8
+                && SGD().stateCount(parameterCount: 8) == 0)
+        adam.step(group)
+        #expect(adam.state.count == 16)
+        await #expect(processExitsWith: .failure) {
+            let group = ParameterGroup(name: "g", seed: 1)
+            _ = Dense(group, name: "d", inputSize: 3, outputSize: 2)
+            let adam = Adam()
+            adam.state = [Float](repeating: 0, count: 10)
+            adam.step(group)
+        }
     }
 
     @Test func sameSeedSameInitialValues() {

@@ -75,9 +75,11 @@ import Testing
         #expect(standard.layouts.allSatisfy { $0 == .standard })
         #expect(blocked.layouts.filter { $0 != .standard }.count >= 3, "oneDNN kept no chain blocked: \(blocked.layouts)")
         #expect(abs(blocked.loss - standard.loss) <= 1e-4 * abs(standard.loss))
+        // Float32 sums in another order: the first bias's gradient (162 positions through four layers) differs by
+        // 1.1e-4 of its largest value on an AMD EPYC (AVX2 kernels), by less on AVX-512; a layout error differs by O(1).
         for (index, (ours, reference)) in zip(blocked.gradients, standard.gradients).enumerated() {
             let scale = reference.scalars.map(abs).max() ?? 1
-            #expect(maxDifference(ours, reference) <= 1e-4 * scale, "gradient \(index)")
+            #expect(maxDifference(ours, reference) <= 3e-4 * scale, "gradient \(index)")
         }
     }
 

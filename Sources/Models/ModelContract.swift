@@ -1,0 +1,225 @@
+// The model contract: what one model file declares and implements so that gentrain trains,
+// checkpoints, evaluates and draws it without knowing it by name. A model declares a
+// `ModelDescription` (its job section, groups, data, metrics, and how to build it from a job) and
+// is listed once in `ModelRegistry`. Its step calls `StepContext.descend` for each gradient step
+// (zero, loss, backward, sum across ranks, optimizer) or `sumAcrossRanks` for statistics (EM):
+// the data-parallel part lives here and in the trainer, never in a model.
+
+import JobFiles
+import TensorCore
+
+// MARK: - Description
+
+/// A model as the registry lists it: its schema (job section, groups, data, metrics) and its constructor.
+public struct ModelDescription: Sendable {
+    public let schema: ModelSchema
+    /// Builds the model from a job's seed, options and optimizers.
+    public let make: @Sendable (ModelConfiguration) -> any TrainableModel
+
+    public init(schema: ModelSchema, make: @escaping @Sendable (ModelConfiguration) -> any TrainableModel) {
+        self.schema = schema
+        self.make = make
+    }
+
+    public var name: String { schema.name }
+
+    /// Real images one step consumes from a global batch of `globalBatch`.
+    public func realImagesPerStep(globalBatch: Int) -> Int {
+        switch schema.data.realImagesPerStep {
+        case .wholeBatch: globalBatch
+        case .halfBatch: globalBatch / 2
+        }
+    }
+}
+
+/// What a model is built from: the job's seed, its `model:` options and its groups' optimizers.
+public struct ModelConfiguration {
+    public let seed: UInt64
+    let schema: ModelSchema
+    let options: [String: OptionValue]
+    let optimizers: [String: OptimizerSpec]
+
+    /// The configuration a job gives (options missing from the job take the schema's defaults).
+    public init(job: Job, schema: ModelSchema) {
+        seed = job.seed
+        self.schema = schema
+        options = job.modelOptions
+        optimizers = job.optimizers
+    }
+
+    /// The schema's defaults throughout (tests, benchmarks).
+    public init(schema: ModelSchema, seed: UInt64) {
+        self.seed = seed
+        self.schema = schema
+        options = [:]
+        optimizers = [:]
+    }
+
+    func value(_ name: String) -> OptionValue { options[name] ?? schema.option(name).defaultValue }
+
+    /// A whole-number option.
+    public func integer(_ name: String) -> Int {
+        guard let number = value(name).numberValue, let whole = Int(exactly: number) else { fatalError("option \(name) is not a whole number") }
+        return whole
+    }
+
+    /// A numeric option.
+    public func number(_ name: String) -> Double {
+        guard let number = value(name).numberValue else { fatalError("option \(name) is not a number") }
+        return number
+    }
+
+    /// The optimizer of group `group` (the job's, else the schema's default).
+    public func optimizer(_ group: String) -> any Optimizer {
+        guard let spec = optimizers[group] ?? schema.groups.first(where: { $0.name == group })?.defaultOptimizer else {
+            fatalError("model \(schema.name) declares no group '\(group)'")
+        }
+        return makeOptimizer(spec)
+    }
+}
+
+/// The optimizer a job's setting names.
+public func makeOptimizer(_ spec: OptimizerSpec) -> any Optimizer {
+    if spec.kind == "sgd" { return SGD(learningRate: Float(spec.learningRate), momentum: Float(spec.momentum)) }
+    return Adam(learningRate: Float(spec.learningRate), beta1: Float(spec.beta1), beta2: Float(spec.beta2), epsilon: Float(spec.epsilon))
+}
+
+// MARK: - The model
+
+/// This rank's real samples for one step.
+public struct TrainingBatch {
+    /// [n, 1, 28, 28] in the model's pixel scaling.
+    public var images: Tensor
+    /// Class labels of the images (empty when the caller has none).
+    public var labels: [Int]
+
+    public init(images: Tensor, labels: [Int] = []) {
+        self.images = images
+        self.labels = labels
+    }
+}
+
+/// A picture a model asks for: a grid of images, written as `<name>.png` (at an evaluation, `<name>-step-N.png`).
+public struct Picture {
+    public let name: String
+    /// [N, 1, 28, 28] in the model's pixel scaling.
+    public let images: Tensor
+    public let columns: Int
+
+    public init(name: String, images: Tensor, columns: Int) {
+        self.name = name
+        self.images = images
+        self.columns = columns
+    }
+}
+
+/// A model trained by gentrain.
+public protocol TrainableModel: AnyObject {
+    /// Parameter groups in a fixed order (checkpoint and all-reduce order), each with its optimizer.
+    var groups: [ParameterGroup] { get }
+    /// Pixel scaling the model trains on.
+    var scaling: PixelScaling { get }
+    /// One training step on this rank's share of the batch; returns this rank's part of each loss (the parts
+    /// of all ranks sum to the global value).
+    func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float]
+    /// The pictures at the end of a run, from `examples` (the first training images, in the model's scaling).
+    func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture]
+    /// The pictures at each evaluation.
+    func evaluationPictures(random: CounterRandom) -> [Picture]
+}
+
+/// A model that draws images from noise (what FID, KID and IS evaluate).
+public protocol ImageSampler: AnyObject {
+    /// Samples `samples` in the model's pixel scaling; sample i depends only on the seed, `step` and i,
+    /// so any split of the indices across ranks draws the same set.
+    func sample(_ samples: Range<Int>, random: CounterRandom, step: UInt64) -> Tensor
+}
+
+/// A model whose training loss can be measured on held-out images (validation).
+public protocol ValidationLoss: AnyObject {
+    /// The sum over `images` of each image's training loss, without gradients; the images are samples
+    /// `firstSample...` of the held-out set (noise, if any, is drawn for those indices from `random`).
+    func validationLossSum(_ images: Tensor, firstSample: Int, random: CounterRandom) -> Double
+}
+
+/// A model that labels images (reported by accuracy; a trained one can serve as the feature extractor).
+public protocol ImageClassifier: AnyObject {
+    var featureDimension: Int { get }
+    var classCount: Int { get }
+    /// Predicted classes of images [N, 1, 28, 28] (inference).
+    func predict(_ images: Tensor) -> [Int]
+    /// The mean cross-entropy of `images` against `labels` (inference).
+    func meanLoss(_ images: Tensor, labels: [Int]) -> Float
+    /// Images [N, 1, 28, 28] in [0, 1] -> features [N, featureDimension] and logits [N, classCount].
+    func extract(_ images: Tensor) -> (features: Tensor, logits: Tensor)
+}
+
+// MARK: - The step
+
+/// The trainer's side of one step: where the step is, which share of the global batch this rank holds, and
+/// the collectives a model's step uses.
+public struct StepContext {
+    /// Randomness and mode for the forward passes.
+    public var forward: ForwardContext
+    /// The global batch size B.
+    public var globalBatch: Int
+    public var rank: Int
+    public var worldSize: Int
+    /// Sums a group's gradients across ranks in place.
+    let reduceGradients: (ParameterGroup) throws -> Void
+    /// Sums values across ranks in place.
+    let reduceSum: (inout [Double]) throws -> Void
+
+    /// A step on one process (tests, benchmarks): nothing to reduce.
+    public init(forward: ForwardContext, globalBatch: Int) {
+        self.init(forward: forward, globalBatch: globalBatch, rank: 0, worldSize: 1, reduceGradients: { _ in }, reduceSum: { _ in })
+    }
+
+    /// A step of a data-parallel run: the trainer passes its reducer's collectives.
+    public init(forward: ForwardContext, globalBatch: Int, rank: Int, worldSize: Int,
+                reduceGradients: @escaping (ParameterGroup) throws -> Void, reduceSum: @escaping (inout [Double]) throws -> Void) {
+        self.forward = forward
+        self.globalBatch = globalBatch
+        self.rank = rank
+        self.worldSize = worldSize
+        self.reduceGradients = reduceGradients
+        self.reduceSum = reduceSum
+    }
+
+    /// This rank's piece of `total` global samples.
+    public func share(of total: Int) -> BatchShare { BatchShare(of: total, rank: rank, worldSize: worldSize) }
+
+    /// The forward context for samples `range` of the global batch, in sub-step `phase` of `phases` of this step.
+    public func forward(samples range: Range<Int>, phase: UInt64 = 0, phases: UInt64 = 1) -> ForwardContext {
+        var context = forward
+        context.firstSample = range.lowerBound
+        context.step = forward.step * phases + phase
+        return context
+    }
+
+    /// One gradient step of `group`: its gradients zeroed, `loss` (this rank's part of the global loss, weighted
+    /// by a `BatchShare`) built with `frozen` groups as constants and back-propagated, the gradients summed
+    /// across ranks, then its optimizer's update. Returns this rank's part of the loss.
+    @discardableResult
+    public func descend(_ group: ParameterGroup, freezing frozen: [ParameterGroup] = [], loss: () throws -> Variable) throws -> Float {
+        guard let optimizer = group.optimizer else { fatalError("group \(group.name) has no optimizer to descend with") }
+        group.zeroGradients()
+        let value = try freezingAll(frozen[...]) {
+            let loss = try loss()
+            loss.backward()
+            return loss.value.scalar
+        }
+        try reduceGradients(group)
+        optimizer.step(group)
+        return value
+    }
+
+    /// Sums statistics (counts, weighted sums, scatter matrices) across ranks in place: after it every rank
+    /// holds the sums over the whole global batch.
+    public func sumAcrossRanks(_ values: inout [Double]) throws { try reduceSum(&values) }
+
+    private func freezingAll<Result>(_ groups: ArraySlice<ParameterGroup>, _ body: () throws -> Result) throws -> Result {
+        guard let first = groups.first else { return try body() }
+        return try first.frozen { try freezingAll(groups.dropFirst(), body) }
+    }
+}
