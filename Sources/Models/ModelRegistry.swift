@@ -31,3 +31,31 @@ public enum ModelRegistry {
     /// A job from the JSON a checkpoint stores.
     public static func storedJob(_ text: String) throws -> Job { try Job.decodeStored(text, models: schemas) }
 }
+
+extension ModelRegistry {
+    /// The models section of docs/job-files.md (`gentrain models --markdown` prints it; a test keeps the file equal to it).
+    public static var markdownReference: String {
+        all.map { description in
+            let schema = description.schema
+            var lines = ["### `\(schema.name)`", "", schema.summary.prefix(1).uppercased() + schema.summary.dropFirst() + ".", ""]
+            if schema.options.isEmpty {
+                lines.append("No keys besides `model.kind`.")
+            } else {
+                lines += ["| key | allowed | default | meaning |", "| --- | --- | --- | --- |"]
+                lines += schema.options.map { "| `model.\($0.name)` | \($0.allowed) | \($0.defaultValue) | \($0.help) |" }
+            }
+            let groups = schema.groups.map { "`\($0.name)` (\(describe($0.defaultOptimizer)))" }.joined(separator: ", ")
+            let perStep = schema.data.realImagesPerStep == .halfBatch ? "B/2 real images a step (B must be even)" : "B real images a step"
+            lines += ["", "- parameter groups and their default optimizers: \(groups)",
+                      "- data: 28x28 images, `data.scale` \(schema.data.scale), `data.sampling` \(schema.data.sampling), \(perStep)",
+                      "- metrics: " + schema.metrics.map { "`\($0)`" }.joined(separator: ", ")]
+            return lines.joined(separator: "\n")
+        }.joined(separator: "\n\n") + "\n"
+    }
+
+    /// One line for people: `adam 0.0002 (beta1 0.5, beta2 0.999, epsilon 1e-07)`.
+    static func describe(_ spec: OptimizerSpec) -> String {
+        spec.kind == "sgd" ? "sgd \(spec.learningRate), momentum \(spec.momentum)"
+            : "adam \(spec.learningRate), beta1 \(spec.beta1), beta2 \(spec.beta2), epsilon \(spec.epsilon)"
+    }
+}

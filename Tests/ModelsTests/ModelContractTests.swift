@@ -83,4 +83,14 @@ final class RunningMean: TrainableModel {
         // d(a b)/da = 5, doubled by the "other rank", one SGD step of rate 1: 3 - 10.
         #expect(a.value.scalars == [-7] && b.value.scalars == [5] && frozen.flatGradients == [0] && frozen.isTrainable)
     }
+
+    /// docs/job-files.md describes exactly the registered models (regenerate with `gentrain models --markdown`).
+    @Test func jobFileDocumentationDescribesTheRegisteredModels() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/job-files.md").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let start = try #require(text.range(of: "<!-- models: generated -->\n")), end = try #require(text.range(of: "<!-- end of models -->"))
+        #expect(String(text[start.upperBound..<end.lowerBound]) == ModelRegistry.markdownReference,
+                "docs/job-files.md is out of date: paste `gentrain models --markdown` between its markers")
+    }
 }
