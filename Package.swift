@@ -58,11 +58,11 @@ let package = Package(
             path: "Sources/Launcher"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CPlatform"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TensorCore", "CZlib"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore", "JobFiles"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore", "JobFiles"], exclude: ["Fixtures"]),
         .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation", "Models", "JobFiles"]),
         .testTarget(name: "JobFilesTests", dependencies: ["JobFiles", "Models"]),
         .testTarget(name: "LaunchPlanningTests", dependencies: ["LaunchPlanning", "JobFiles", "Models"], exclude: ["Golden"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Communication"], exclude: ["Fixtures"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Communication", "TensorCore"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

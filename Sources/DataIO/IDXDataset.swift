@@ -11,6 +11,11 @@ public struct DatasetError: Error, CustomStringConvertible, Sendable {
     public let path: String
     public let problem: String
     public var description: String { "\(path): \(problem)" }
+
+    public init(path: String, problem: String) {
+        self.path = path
+        self.problem = problem
+    }
 }
 
 /// An open IDX file, raw or gzip-compressed (zlib reads both), read straight into its final buffer so

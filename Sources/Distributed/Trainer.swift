@@ -35,13 +35,16 @@ public enum TrainingOutcome: Sendable {
 
 /// Runs one job on this rank.
 public final class Trainer {
+    /// The job, with the shape of its samples filled in from the data.
     public let job: Job
     let communicator: Communicator
     let watchdog: CollectiveWatchdog
     let reducer: GradientReducer
     let description: ModelDescription
     let model: any TrainableModel
-    let dataset: ImageDataset
+    let dataset: any TrainingData
+    /// Global samples a step's losses are shares of (the batch, or the whole data set for a fit by statistics).
+    let stepBatch: Int
     let schedule: SampleSchedule
     let totalSteps: Int
     let stopRequest = StopRequest()
@@ -56,23 +59,26 @@ public final class Trainer {
 
     /// Loads the data and builds the replica (nothing is exchanged yet).
     public init(job: Job, communicator: Communicator, gentrainVersion: String) throws {
+        guard let description = ModelRegistry.named(job.modelKind) else { throw TrainingError(message: "no model named \(job.modelKind)") }
+        self.description = description
+        let dataset = try loadTrainingData(job, samples: description.schema.data.samples)
+        self.dataset = dataset
+        var job = job
+        job.sampleShape = dataset.sampleShape
         self.job = job
         self.communicator = communicator
         self.gentrainVersion = gentrainVersion
         watchdog = CollectiveWatchdog(deadline: job.deadlineSeconds, rank: communicator.rank)
         communicator.observer = watchdog
         reducer = GradientReducer(communicator: communicator, bucketMegabytes: job.bucketMegabytes, watchdog: watchdog)
-        let training = try ImageDataset.load(folder: job.dataPath, split: .train)
-        dataset = job.classes.map { training.filtered(classes: Set($0)) } ?? training
-        guard let description = ModelRegistry.named(job.modelKind) else { throw TrainingError(message: "no model named \(job.modelKind)") }
-        self.description = description
         model = description.make(ModelConfiguration(job: job, schema: description.schema))
-        let perStep = description.realImagesPerStep(globalBatch: job.batchSize)
+        let perStep = description.realImagesPerStep(globalBatch: job.batchSize, datasetCount: dataset.count)
         guard dataset.count >= perStep else {
-            throw TrainingError(message: "\(job.dataPath): \(dataset.count) training images, fewer than the \(perStep) one step needs")
+            throw TrainingError(message: "\(job.dataPath): \(dataset.count) training samples, fewer than the \(perStep) one step needs")
         }
+        stepBatch = description.stepBatch(globalBatch: job.batchSize, datasetCount: dataset.count)
         schedule = SampleSchedule(mode: job.sampling == "epoch" ? .epoch : .withReplacement, datasetCount: dataset.count,
-                                  perStep: perStep, globalBatch: job.batchSize, seed: job.seed)
+                                  perStep: perStep, globalBatch: stepBatch, seed: job.seed)
         totalSteps = job.steps ?? (job.epochs! * schedule.stepsPerEpoch)
         evaluationResources = job.evalEveryEpochs > 0 && !job.evalMetrics.isEmpty
             ? try EvaluationResources(job: job, metrics: job.evalMetrics, reference: job.evalReference, evaluatorPath: job.evaluatorPath) : nil
@@ -90,8 +96,8 @@ public final class Trainer {
                 try job.canonicalJSON.write(toFile: job.output + "/job.resolved.json", atomically: true, encoding: .utf8)
                 metrics = try JSONLinesWriter(path: job.output + "/metrics.jsonl", keepingStepsThrough: step)
             }
-            log("\(job.name): \(job.modelKind) on \(dataset.count) images from \(job.dataPath), \(communicator.size) rank(s), "
-                + "global batch \(job.batchSize), \(totalSteps) steps (\(schedule.stepsPerEpoch) per epoch, \(job.sampling) sampling"
+            log("\(job.name): \(job.modelKind) on \(dataset.count) samples from \(job.dataPath), \(communicator.size) rank(s), "
+                + "global batch \(stepBatch), \(totalSteps) steps (\(schedule.stepsPerEpoch) per epoch, \(job.sampling) sampling"
                 + (schedule.droppedPerEpoch > 0 ? ", the last \(schedule.droppedPerEpoch) samples of each epoch's permutation unused" : "") + ")"
                 + (step > 0 ? ", resuming at step \(step)" : ""))
             if let note = BLASThreads.nativeKernelChoice { log(note) }
@@ -111,7 +117,7 @@ public final class Trainer {
             applyLearningRateSchedule(epoch: epoch)
             let started = Date()
             let context = StepContext(forward: ForwardContext(training: true, random: random, step: UInt64(step)),
-                                      globalBatch: job.batchSize, rank: communicator.rank, worldSize: communicator.size,
+                                      globalBatch: stepBatch, rank: communicator.rank, worldSize: communicator.size,
                                       reduceGradients: { [reducer] group in try reducer.reduce(group, step: step) },
                                       reduceSum: { [reducer] values in try reducer.sum(&values, step: step) })
             let losses = try model.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)), context: context)
@@ -148,7 +154,7 @@ public final class Trainer {
             if job.replicaCheckEvery > 0 && step % job.replicaCheckEvery == 0 { try checkReplicas(step: step) }
             if isReporter {
                 var record: [String: Any] = ["step": step, "epoch": Double(step) / Double(schedule.stepsPerEpoch),
-                                             "images_per_second": Double(job.batchSize) / timings[0],
+                                             "images_per_second": Double(stepBatch) / timings[0],
                                              "step_seconds_slowest": timings[0], "step_seconds_fastest": -timings[1]]
                 for (name, value) in globalLosses { record[name] = value }
                 recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
@@ -169,7 +175,16 @@ public final class Trainer {
             }
         }
         if isReporter {
-            recordingWriteFailure(job.output) { try writePictures() }
+            let random = CounterRandom(seed: job.seed)
+            let examples = dataset.batch(0..<min(10, dataset.count), scaling: model.scaling)
+            let pictures = try model.finalPictures(examples: examples, random: random)
+            let report = try model.finalReport(random: random)
+            for line in report.lines { log(line) }
+            if !report.record.isEmpty {
+                let record = report.record.merging(["event": "final", "step": step]) { $1 }
+                recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
+            }
+            recordingWriteFailure(job.output) { try writePictures(pictures, suffix: "") }
             recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output) }
         }
         if pendingWriteFailure != nil { throw writeFailure(outcome: "the checkpoint of the last step is written") }
@@ -230,12 +245,6 @@ public final class Trainer {
     }
 
     // MARK: - Pictures
-
-    /// The model's pictures at the end of a run, from the first ten training images.
-    func writePictures() throws {
-        let examples = dataset.batch(0..<min(10, dataset.count), scaling: model.scaling)
-        try writePictures(model.finalPictures(examples: examples, random: CounterRandom(seed: job.seed)), suffix: "")
-    }
 
     /// Writes each picture as `<output>/<name><suffix>.png`.
     func writePictures(_ pictures: [Picture], suffix: String) throws {

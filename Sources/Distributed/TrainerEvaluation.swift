@@ -163,8 +163,7 @@ extension Trainer {
         recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
         log("evaluation at step \(step): " + describeEvaluation(record))
         recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output) }
-        recordingWriteFailure(job.output) {
-            try writePictures(model.evaluationPictures(random: evaluationRandom(seed: job.seed)), suffix: String(format: "-step-%08d", step))
-        }
+        let pictures = try model.evaluationPictures(random: evaluationRandom(seed: job.seed))
+        recordingWriteFailure(job.output) { try writePictures(pictures, suffix: String(format: "-step-%08d", step)) }
     }
 }

@@ -5,68 +5,7 @@
 // positive semi-definite with the same eigenvalues as S_a S_b; tiny negative eigenvalues
 // (rounding) are clipped to zero.
 
-/// Count, mean and centred scatter `sum (x - mean)(x - mean)^T` of a set of feature rows.
-/// Parts merge exactly (Chan's formula), so sharded sets give the statistics of the whole set.
-public struct GaussianStatistics: Equatable, Sendable {
-    public var count: Int
-    public let dimension: Int
-    /// [dimension]
-    public var mean: [Double]
-    /// [dimension, dimension], row-major, symmetric.
-    public var scatter: [Double]
-
-    /// The statistics of no rows.
-    public init(dimension: Int) {
-        self.dimension = dimension
-        count = 0
-        mean = [Double](repeating: 0, count: dimension)
-        scatter = [Double](repeating: 0, count: dimension * dimension)
-    }
-
-    /// Three passes over `rows` ([count, dimension], row-major): the mean, its correction, then the scatter of the centred rows.
-    public init(rows: UnsafeBufferPointer<Double>, dimension: Int) {
-        precondition(dimension > 0 && rows.count % dimension == 0, "GaussianStatistics: \(rows.count) values are not rows of \(dimension)")
-        self.dimension = dimension
-        count = rows.count / dimension
-        mean = [Double](repeating: 0, count: dimension)
-        for row in 0..<count { for column in 0..<dimension { mean[column] += rows[row * dimension + column] } }
-        let scale = count > 0 ? 1 / Double(count) : 0
-        for column in 0..<dimension { mean[column] *= scale }
-        // A second pass corrects the mean by the mean of the residuals (the sum's rounding when the
-        // values sit far from zero), then centres the rows.
-        var centred = [Double](repeating: 0, count: rows.count)
-        var correction = [Double](repeating: 0, count: dimension)
-        for row in 0..<count { for column in 0..<dimension { correction[column] += rows[row * dimension + column] - mean[column] } }
-        for column in 0..<dimension { mean[column] += correction[column] * scale }
-        for row in 0..<count { for column in 0..<dimension { centred[row * dimension + column] = rows[row * dimension + column] - mean[column] } }
-        let (rowCount, columns) = (count, dimension)
-        scatter = centred.withUnsafeBufferPointer { transposedProduct($0, rowCount: rowCount, dimension: columns) }
-    }
-
-    /// Covariance with N - 1 in the denominator.
-    public var covariance: [Double] {
-        let scale = 1 / Double(max(count - 1, 1))
-        return scatter.map { $0 * scale }
-    }
-
-    /// The statistics of the union of two sets (Chan et al.): exact, whatever the means' size.
-    public func merged(with other: GaussianStatistics) -> GaussianStatistics {
-        precondition(dimension == other.dimension, "GaussianStatistics.merged: dimensions \(dimension) and \(other.dimension)")
-        if other.count == 0 { return self }
-        if count == 0 { return other }
-        var result = GaussianStatistics(dimension: dimension)
-        let total = Double(count + other.count), weight = Double(count) * Double(other.count) / total
-        result.count = count + other.count
-        let delta = zip(other.mean, mean).map { $0 - $1 }
-        for i in 0..<dimension {
-            result.mean[i] = mean[i] + delta[i] * Double(other.count) / total
-            for j in 0..<dimension {
-                result.scatter[i * dimension + j] = scatter[i * dimension + j] + other.scatter[i * dimension + j] + weight * delta[i] * delta[j]
-            }
-        }
-        return result
-    }
-}
+import TensorCore
 
 /// FID and its terms.
 public struct FrechetDistance: Equatable, Sendable, Codable {

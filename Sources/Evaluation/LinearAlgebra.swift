@@ -4,37 +4,13 @@
 // Matrices are row-major [rows, columns] arrays of Double; symmetric ones are full (both triangles).
 
 import CBLAS
+import TensorCore
 
 /// A failure of the metric math or its inputs.
 public struct EvaluationError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
-}
-
-/// `A^T A` for `A` [rows, dimension] (row-major): the [dimension, dimension] scatter of the rows.
-public func transposedProduct(_ rows: UnsafeBufferPointer<Double>, rowCount: Int, dimension: Int) -> [Double] {
-    var result = [Double](repeating: 0, count: dimension * dimension)
-    guard rowCount > 0, dimension > 0 else { return result }
-    result.withUnsafeMutableBufferPointer { output in
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(dimension), Int32(rowCount), 1,
-                    rows.baseAddress, Int32(dimension), 0, output.baseAddress, Int32(dimension))
-        mirrorUpperTriangle(output.baseAddress!, dimension: dimension)
-    }
-    return result
-}
-
-/// Naive twin of `transposedProduct`.
-public func transposedProductNaive(_ rows: UnsafeBufferPointer<Double>, rowCount: Int, dimension: Int) -> [Double] {
-    var result = [Double](repeating: 0, count: dimension * dimension)
-    for i in 0..<dimension {
-        for j in 0..<dimension {
-            var sum = 0.0
-            for row in 0..<rowCount { sum += rows[row * dimension + i] * rows[row * dimension + j] }
-            result[i * dimension + j] = sum
-        }
-    }
-    return result
 }
 
 /// `A B^T` for `A` [m, dimension] and `B` [n, dimension]: the [m, n] matrix of dot products of rows.
@@ -62,11 +38,6 @@ func squareProduct(_ a: [Double], _ b: [Double], dimension n: Int) -> [Double] {
     var result = [Double](repeating: 0, count: n * n)
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &result, Int32(n))
     return result
-}
-
-/// Copies the upper triangle of a row-major [n, n] matrix onto its lower triangle.
-func mirrorUpperTriangle(_ matrix: UnsafeMutablePointer<Double>, dimension n: Int) {
-    for i in 0..<n { for j in 0..<i { matrix[i * n + j] = matrix[j * n + i] } }
 }
 
 /// Eigenvalues (ascending) and, if asked, eigenvectors of a symmetric [n, n] matrix (LAPACK dsyevd).

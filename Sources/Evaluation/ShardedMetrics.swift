@@ -99,21 +99,11 @@ public func agreeOnSuccess<T>(_ communicator: Communicator, _ body: () throws ->
 
 /// The whole set's Gaussian statistics from every rank's rows.
 public func shardedGaussianStatistics(_ shard: FeatureShard, communicator: Communicator) throws -> GaussianStatistics {
-    let local = shard.values.withUnsafeBufferPointer { GaussianStatistics(rows: $0, dimension: shard.dimension) }
-    let d = shard.dimension
-    var totals = [Double(local.count)] + local.mean.map { $0 * Double(local.count) }
-    try communicator.allReduceSum(&totals, count: totals.count)
-    var global = GaussianStatistics(dimension: d)
-    global.count = Int(totals[0])
-    global.mean = totals.dropFirst().map { $0 / max(totals[0], 1) }
-    var scatter = local.scatter
-    if local.count > 0 {
-        let delta = zip(local.mean, global.mean).map { $0 - $1 }
-        for i in 0..<d { for j in 0..<d { scatter[i * d + j] += Double(local.count) * delta[i] * delta[j] } }
+    try shard.values.withUnsafeBufferPointer { rows in
+        try GaussianStatistics.sharded(rows: rows, dimension: shard.dimension) { values in
+            try communicator.allReduceSum(&values, count: values.count)
+        }
     }
-    try communicator.allReduceSum(&scatter, count: scatter.count)
-    global.scatter = scatter
-    return global
 }
 
 /// The Inception Score of every rank's rows of logits.

@@ -21,6 +21,13 @@ public struct OptimizerSpec: Codable, Equatable, Sendable {
     }
 }
 
+/// One image domain of a translation model: an IDX folder and the classes kept from it.
+public struct DomainSpec: Codable, Equatable, Sendable {
+    public var path: String
+    /// Classes to keep, nil for all.
+    public var classes: [Int]?
+}
+
 /// A validated job.
 public struct Job: Codable, Equatable, Sendable {
     public var name: String
@@ -28,9 +35,15 @@ public struct Job: Codable, Equatable, Sendable {
     public var modelKind: String
     /// The model's own keys of `model:` (every key its schema declares, defaults filled in).
     public var modelOptions: [String: OptionValue]
+    /// `fashion-mnist`, `mnist` or `idx` (an IDX folder), or `table` (a `.npy` or CSV file of rows).
+    public var dataset: String
     public var dataPath: String
+    /// The shape of one sample ([1, 28, 28], or [D] for table rows): filled in by the trainer from the data it reads.
+    public var sampleShape: [Int]?
     /// Classes to keep, nil for all.
     public var classes: [Int]?
+    /// The two image domains of a translation model (nil for every other model).
+    public var domains: [DomainSpec]?
     /// `unit` ([0, 1]) or `symmetric` ([-1, 1]).
     public var scale: String
     /// `epoch` (each epoch a permutation) or `with_replacement` (the course's GAN).
@@ -117,8 +130,15 @@ public struct Job: Codable, Equatable, Sendable {
 
         // data: optional; without it, the packaged Fashion-MNIST, every class.
         let data = try root.mapping("data")
-        try data?.checkKeys(["dataset", "path", "classes", "scale", "sampling"])
-        let dataset = try data?.string("dataset", allowed: ["fashion-mnist", "mnist", "idx"]) ?? "fashion-mnist"
+        try data?.checkKeys(["dataset", "path", "classes", "scale", "sampling", "domains"])
+        let dataset = try data?.string("dataset", allowed: ["fashion-mnist", "mnist", "idx", "table", "sequences"]) ?? "fashion-mnist"
+        let fileKinds: [String: DataSchema.Samples] = ["table": .vectors, "sequences": .sequences]
+        if let needed = fileKinds[dataset], schema.data.samples != needed {
+            throw JobError(location: data!.value("dataset")!.location, key: "data.dataset",
+                           message: "a \(kind) does not read \(dataset == "table" ? "a table" : "sequences") (its data: \(schema.data.samples.rawValue))")
+        }
+        self.dataset = dataset
+        sampleShape = nil
         if let path = try data?.string("path") {
             dataPath = path
         } else if dataset == "fashion-mnist" {
@@ -126,29 +146,31 @@ public struct Job: Codable, Equatable, Sendable {
         } else {
             throw data!.missing("path")
         }
-        if let classes = data?.value("classes") {
-            switch classes {
-            case .scalar("all", _): self.classes = nil
-            case .scalar(let text, let location):
-                guard let single = Int(text), (0...9).contains(single) else {
-                    throw JobError(location: location, key: "data.classes", message: "expected 'all', a class 0...9 or a list of classes")
-                }
-                self.classes = [single]
-            case .sequence(let items, _):
-                var list: [Int] = []
-                for item in items {
-                    guard case .scalar(let text, let location) = item, let value = Int(text), (0...9).contains(value) else {
-                        throw JobError(location: item.location, key: "data.classes", message: "each class must be a number 0...9")
-                    }
-                    if list.contains(value) { throw JobError(location: location, key: "data.classes", message: "class \(value) listed twice") }
-                    list.append(value)
-                }
-                self.classes = list.sorted()
-            case .mapping(_, let location):
-                throw JobError(location: location, key: "data.classes", message: "expected 'all', a class 0...9 or a list of classes")
+        classes = try data?.value("classes").flatMap { (tree) throws(JobError) in try Job.classes(tree, key: "data.classes") }
+        if let domainsTree = data?.value("domains") {
+            guard schema.data.samples == .domains else {
+                throw JobError(location: domainsTree.location, key: "data.domains", message: "a \(kind) trains on one set of images, not two domains")
             }
+            guard case .sequence(let items, _) = domainsTree, items.count == 2 else {
+                throw JobError(location: domainsTree.location, key: "data.domains",
+                               message: "expected two domains, e.g. [{classes: [7]}, {classes: [9]}] or [{path: A}, {path: B}]")
+            }
+            var specs: [DomainSpec] = []
+            for (index, item) in items.enumerated() {
+                let reader = try MappingReader(item, path: "data.domains[\(index)]")
+                try reader.checkKeys(["path", "classes"])
+                let domainClasses = try reader.value("classes").flatMap { (tree) throws(JobError) in try Job.classes(tree, key: reader.key("classes")) }
+                specs.append(DomainSpec(path: try reader.string("path") ?? dataPath, classes: domainClasses))
+            }
+            if specs[0] == specs[1] {
+                throw JobError(location: domainsTree.location, key: "data.domains", message: "the two domains are the same images")
+            }
+            domains = specs
+        } else if schema.data.samples == .domains {
+            throw JobError(location: data?.location ?? root.location, key: "data.domains",
+                           message: "a \(kind) translates between two domains: give data.domains, e.g. [{classes: [7]}, {classes: [9]}]")
         } else {
-            classes = nil
+            domains = nil
         }
         scale = try data?.string("scale", allowed: ["unit", "symmetric"]) ?? schema.data.scale
         sampling = try data?.string("sampling", allowed: ["epoch", "with_replacement"]) ?? schema.data.sampling
@@ -162,6 +184,10 @@ public struct Job: Codable, Equatable, Sendable {
         }
         if steps == nil && epochs == nil { throw train.missing("epochs") }
         batchSize = try train.integer("batch_size", in: 1...1_000_000) ?? 128
+        if schema.data.realImagesPerStep == .wholeDataset, let given = train.value("batch_size") {
+            throw JobError(location: given.location, key: "train.batch_size",
+                           message: "a \(kind) step takes every sample once (each rank its share): remove train.batch_size")
+        }
         if schema.data.realImagesPerStep == .halfBatch && batchSize % 2 != 0 {
             throw JobError(location: train.value("batch_size")?.location ?? train.location, key: "train.batch_size",
                            message: "a \(kind) step uses half the batch real and half generated: use an even batch size")
@@ -231,6 +257,31 @@ public struct Job: Codable, Equatable, Sendable {
         output = try root.string("output") ?? "runs/\(name)"
     }
 
+    /// `all`, one class 0...9 or a list of classes (nil for all), sorted.
+    static func classes(_ tree: YAMLTree, key: String) throws(JobError) -> [Int]? {
+        switch tree {
+        case .scalar("all", _): return nil
+        case .scalar(let text, let location):
+            guard let single = Int(text), (0...9).contains(single) else {
+                throw JobError(location: location, key: key, message: "expected 'all', a class 0...9 or a list of classes")
+            }
+            return [single]
+        case .sequence(let items, _):
+            var list: [Int] = []
+            for item in items {
+                guard case .scalar(let text, let location) = item, let value = Int(text), (0...9).contains(value) else {
+                    throw JobError(location: item.location, key: key, message: "each class must be a number 0...9")
+                }
+                if list.contains(value) { throw JobError(location: location, key: key, message: "class \(value) listed twice") }
+                list.append(value)
+            }
+            guard !list.isEmpty else { throw JobError(location: tree.location, key: key, message: "an empty list keeps no images (use 'all')") }
+            return list.sorted()
+        case .mapping(_, let location):
+            throw JobError(location: location, key: key, message: "expected 'all', a class 0...9 or a list of classes")
+        }
+    }
+
     private static func optimizer(_ reader: MappingReader, defaults: OptimizerSpec) throws(JobError) -> OptimizerSpec {
         try reader.checkKeys(["kind", "learning_rate", "beta1", "beta2", "epsilon", "momentum", "schedule"])
         var spec = defaults
@@ -290,6 +341,8 @@ public struct Job: Codable, Equatable, Sendable {
         mine.checkpointEveryMinutes = 0; theirs.checkpointEveryMinutes = 0
         mine.checkpointKeep = 0; theirs.checkpointKeep = 0
         mine.output = ""; theirs.output = ""
+        // A job stored before samples had a recorded shape trained on the same data as one that records it.
+        if mine.sampleShape == nil || theirs.sampleShape == nil { mine.sampleShape = nil; theirs.sampleShape = nil }
         mine.resetEvaluation()
         theirs.resetEvaluation()
         func fields(_ job: Job) -> [String: Any] {
@@ -310,7 +363,7 @@ public struct Job: Codable, Equatable, Sendable {
 
 extension Job {
     /// Fields that are absent from the stored JSON when unset (JSONEncoder omits nil optionals).
-    static let optionalFields: Set<String> = ["steps", "epochs", "classes", "hostfile", "evaluatorPath"]
+    static let optionalFields: Set<String> = ["steps", "epochs", "classes", "domains", "hostfile", "evaluatorPath", "sampleShape"]
 
     /// Model options that jobs stored before the model contract kept as fields of their own.
     static let formerOptionFields = ["latent": "latent", "noiseScale": "noise_scale"]

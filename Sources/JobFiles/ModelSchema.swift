@@ -106,14 +106,31 @@ public struct GroupSchema: Sendable, Equatable {
 
 /// The data a model consumes and how it is drawn by default.
 public struct DataSchema: Sendable, Equatable {
-    /// How many real images one step of a global batch of B consumes.
+    /// How many real samples one step of a global batch of B consumes.
     public enum RealImagesPerStep: String, Sendable, Equatable {
         /// B real images (autoencoders, classifiers).
         case wholeBatch
         /// B/2 real images, the other half generated (the course's GAN step): B must be even.
         case halfBatch
+        /// Every sample once, each rank its share (one step of a fit by sufficient statistics, e.g. an EM iteration):
+        /// `train.batch_size` does not apply.
+        case wholeDataset
     }
 
+    /// What the model consumes.
+    public enum Samples: String, Sendable, Equatable {
+        /// 28x28 images from IDX files.
+        case images
+        /// Rows of numbers: a table (`data.dataset: table`, a `.npy` [N, D] or CSV file), or images flattened to 784 values.
+        case vectors
+        /// Sequences of T vectors of D values: `data.dataset: sequences` (a `.npy` [N, T, D] file), or images read row by
+        /// row (28 steps of 28 pixels).
+        case sequences
+        /// Two unpaired image domains (`data.domains`: two class subsets or two IDX folders), for translation models.
+        case domains
+    }
+
+    public let samples: Samples
     /// `unit` ([0, 1]) or `symmetric` ([-1, 1]).
     public let scale: String
     /// `epoch` (each epoch a permutation) or `with_replacement`.
@@ -122,7 +139,22 @@ public struct DataSchema: Sendable, Equatable {
 
     /// 28x28 images from IDX files (any class subset).
     public static func images(scale: String, sampling: String, realImagesPerStep: RealImagesPerStep = .wholeBatch) -> DataSchema {
-        DataSchema(scale: scale, sampling: sampling, realImagesPerStep: realImagesPerStep)
+        DataSchema(samples: .images, scale: scale, sampling: sampling, realImagesPerStep: realImagesPerStep)
+    }
+
+    /// Sequences, or images (in `scale`) read row by row.
+    public static func sequences(scale: String, sampling: String, realImagesPerStep: RealImagesPerStep) -> DataSchema {
+        DataSchema(samples: .sequences, scale: scale, sampling: sampling, realImagesPerStep: realImagesPerStep)
+    }
+
+    /// Two unpaired image domains.
+    public static func domains(scale: String, sampling: String) -> DataSchema {
+        DataSchema(samples: .domains, scale: scale, sampling: sampling, realImagesPerStep: .wholeBatch)
+    }
+
+    /// Rows of numbers from a table, or images (in `scale`) flattened to vectors.
+    public static func vectors(scale: String, sampling: String, realImagesPerStep: RealImagesPerStep) -> DataSchema {
+        DataSchema(samples: .vectors, scale: scale, sampling: sampling, realImagesPerStep: realImagesPerStep)
     }
 }
 

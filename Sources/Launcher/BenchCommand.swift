@@ -103,7 +103,7 @@ struct Bench: ParsableCommand {
         let description = try benchedModel()
         let dataset = try trainingData()
         let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0))
-        let perStep = description.realImagesPerStep(globalBatch: batch)
+        let perStep = description.realImagesPerStep(globalBatch: batch, datasetCount: dataset.count)
         var generator = SeededGenerator(seed: 0)
         func step(_ index: Int) throws {
             let indices = (0..<perStep).map { _ in Int(generator.next() % UInt64(dataset.count)) }

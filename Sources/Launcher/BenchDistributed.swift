@@ -80,7 +80,7 @@ extension Bench {
             let (description, dataset) = try agreeOnSuccess(communicator) { (try benchedModel(), try trainingData()) }
             let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0))
             let reducer = GradientReducer(communicator: communicator, bucketMegabytes: bucketMb, watchdog: nil)
-            let perStep = description.realImagesPerStep(globalBatch: batch)
+            let perStep = description.realImagesPerStep(globalBatch: batch, datasetCount: dataset.count)
             let positions = BatchShare(of: perStep, rank: communicator.rank, worldSize: communicator.size).samples
             var generator = SeededGenerator(seed: 0)
             func step(_ index: Int) throws {

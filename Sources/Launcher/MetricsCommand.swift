@@ -10,7 +10,7 @@ struct Metrics: ParsableCommand {
 
     @Option(help: "Features of the real images ([N, D]).") var real: String
     @Option(help: "Features of the generated images ([M, D]).") var fake: String
-    @Option(help: "Classifier logits of the generated images ([K, C]), for IS.") var logits: String?
+    @Option(help: "Logits of the generated images ([K, C]) from a classifier, for IS.") var logits: String?
     @Option(help: "Values per row of raw feature files.") var dim: Int?
     @Option(help: "Element type of raw files: f32 or f64.") var dtype: String?
     @Option(help: "Values per row of a raw logits file (classes).") var logitsDim: Int?

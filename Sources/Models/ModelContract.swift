@@ -23,18 +23,26 @@ public struct ModelDescription: Sendable {
 
     public var name: String { schema.name }
 
-    /// Real images one step consumes from a global batch of `globalBatch`.
-    public func realImagesPerStep(globalBatch: Int) -> Int {
+    /// Real samples one step consumes from a global batch of `globalBatch` drawn from `datasetCount` samples.
+    public func realImagesPerStep(globalBatch: Int, datasetCount: Int) -> Int {
         switch schema.data.realImagesPerStep {
         case .wholeBatch: globalBatch
         case .halfBatch: globalBatch / 2
+        case .wholeDataset: datasetCount
         }
+    }
+
+    /// The global batch a step's losses are shares of: the whole data set for a fit by statistics.
+    public func stepBatch(globalBatch: Int, datasetCount: Int) -> Int {
+        schema.data.realImagesPerStep == .wholeDataset ? datasetCount : globalBatch
     }
 }
 
-/// What a model is built from: the job's seed, its `model:` options and its groups' optimizers.
+/// What a model is built from: the job's seed, its `model:` options, its groups' optimizers and the shape of a sample.
 public struct ModelConfiguration {
     public let seed: UInt64
+    /// One sample's shape: [1, 28, 28] for images, [D] for table rows.
+    public let sampleShape: [Int]
     let schema: ModelSchema
     let options: [String: OptionValue]
     let optimizers: [String: OptimizerSpec]
@@ -42,14 +50,16 @@ public struct ModelConfiguration {
     /// The configuration a job gives (options missing from the job take the schema's defaults).
     public init(job: Job, schema: ModelSchema) {
         seed = job.seed
+        sampleShape = job.sampleShape ?? [1, 28, 28]
         self.schema = schema
         options = job.modelOptions
         optimizers = job.optimizers
     }
 
     /// The schema's defaults throughout (tests, benchmarks).
-    public init(schema: ModelSchema, seed: UInt64) {
+    public init(schema: ModelSchema, seed: UInt64, sampleShape: [Int] = [1, 28, 28]) {
         self.seed = seed
+        self.sampleShape = sampleShape
         self.schema = schema
         options = [:]
         optimizers = [:]
@@ -88,7 +98,7 @@ public func makeOptimizer(_ spec: OptimizerSpec) -> any Optimizer {
 
 /// This rank's real samples for one step.
 public struct TrainingBatch {
-    /// [n, 1, 28, 28] in the model's pixel scaling.
+    /// [n, 1, 28, 28] images in the model's pixel scaling, or [n, D] table rows.
     public var images: Tensor
     /// Class labels of the images (empty when the caller has none).
     public var labels: [Int]
@@ -115,17 +125,32 @@ public struct Picture {
 
 /// A model trained by gentrain.
 public protocol TrainableModel: AnyObject {
-    /// Parameter groups in a fixed order (checkpoint and all-reduce order), each with its optimizer.
+    /// Groups in a fixed order (checkpoint and all-reduce order): those trained by gradients have an optimizer (the
+    /// schema's groups, in its order); a group without one holds state fitted otherwise (by sums across ranks).
     var groups: [ParameterGroup] { get }
     /// Pixel scaling the model trains on.
     var scaling: PixelScaling { get }
     /// One training step on this rank's share of the batch; returns this rank's part of each loss (the parts
     /// of all ranks sum to the global value).
     func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float]
-    /// The pictures at the end of a run, from `examples` (the first training images, in the model's scaling).
-    func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture]
+    /// The pictures at the end of a run, from `examples` (the first training samples, as the step gets them).
+    func finalPictures(examples: Tensor, random: CounterRandom) throws -> [Picture]
     /// The pictures at each evaluation.
-    func evaluationPictures(random: CounterRandom) -> [Picture]
+    func evaluationPictures(random: CounterRandom) throws -> [Picture]
+    /// What rank 0 logs (`lines`) and records in metrics.jsonl (`record`, JSON-ready) at the end of a run: a density
+    /// model's fitted parameters and samples, say. Empty by default.
+    func finalReport(random: CounterRandom) throws -> (lines: [String], record: [String: Any])
+}
+
+extension TrainableModel {
+    public func finalReport(random: CounterRandom) throws -> (lines: [String], record: [String: Any]) { ([], [:]) }
+}
+
+/// A fitted model that cannot do what was asked (a covariance that is not positive definite, say), with what to do.
+public struct ModelError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }
 
 /// A model that draws images from noise (what FID, KID and IS evaluate).

@@ -9,6 +9,7 @@ public enum ModelRegistry {
         VariationalAutoencoder.description,
         DCGAN.description,
         Classifier.description,
+        Gaussian.description,
     ]
 
     /// The schemas the job reader validates against.
@@ -44,11 +45,18 @@ extension ModelRegistry {
                 lines += ["| key | allowed | default | meaning |", "| --- | --- | --- | --- |"]
                 lines += schema.options.map { "| `model.\($0.name)` | \($0.allowed) | \($0.defaultValue) | \($0.help) |" }
             }
-            let groups = schema.groups.map { "`\($0.name)` (\(describe($0.defaultOptimizer)))" }.joined(separator: ", ")
-            let perStep = schema.data.realImagesPerStep == .halfBatch ? "B/2 real images a step (B must be even)" : "B real images a step"
+            let groups = schema.groups.isEmpty ? "none: fitted by statistics summed across ranks"
+                : schema.groups.map { "`\($0.name)` (\(describe($0.defaultOptimizer)))" }.joined(separator: ", ")
+            let perStep = switch schema.data.realImagesPerStep {
+            case .wholeBatch: "B real samples a step"
+            case .halfBatch: "B/2 real images a step (B must be even)"
+            case .wholeDataset: "every sample once a step, each rank its share (no `train.batch_size`)"
+            }
+            let samples = schema.data.samples == .images ? "28x28 images"
+                : "rows of numbers: a table (`data.dataset: table`, `.npy` [N, D] or CSV with a header) or images as 784 values"
             lines += ["", "- parameter groups and their default optimizers: \(groups)",
-                      "- data: 28x28 images, `data.scale` \(schema.data.scale), `data.sampling` \(schema.data.sampling), \(perStep)",
-                      "- metrics: " + schema.metrics.map { "`\($0)`" }.joined(separator: ", ")]
+                      "- data: \(samples); `data.scale` \(schema.data.scale), `data.sampling` \(schema.data.sampling); \(perStep)",
+                      "- metrics: " + (schema.metrics.isEmpty ? "none (its fit is in the log and metrics.jsonl)" : schema.metrics.map { "`\($0)`" }.joined(separator: ", "))]
             return lines.joined(separator: "\n")
         }.joined(separator: "\n\n") + "\n"
     }

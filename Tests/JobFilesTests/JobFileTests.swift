@@ -177,6 +177,49 @@ checkpoint: {every_steps: 10, keep: 2}
         #expect { try load("{kind: toy}", "{steps: 3, optimizers: {model: {}}}") } throws: { "\($0)".contains("allowed here: left, right") }
     }
 
+    /// A table is for models that fit vectors; a model whose step takes the whole data set takes no batch size.
+    @Test func tablesAndWholeDataSteps() throws {
+        let gaussian = try loadJob(path: writeJob("name: g\nmodel: {kind: gaussian}\ndata: {dataset: table, path: data/heights.csv}\ntrain: {steps: 1}\n"))
+        #expect(gaussian.dataset == "table" && gaussian.dataPath == "data/heights.csv" && gaussian.option("regularization") == .number(0))
+        #expect(gaussian.sampleShape == nil && gaussian.evalMetrics.isEmpty)
+        #expect { try loadJob(path: writeJob("name: g\nmodel: {kind: vae}\ndata: {dataset: table, path: t.csv}\ntrain: {steps: 1}\n")) } throws: {
+            "\($0)".contains(":3:") && "\($0)".contains("data.dataset") && "\($0)".contains("a vae does not read a table")
+        }
+        #expect { try loadJob(path: writeJob("name: g\nmodel: {kind: gaussian}\ndata: {dataset: table}\ntrain: {steps: 1}\n")) } throws: {
+            "\($0)".contains("data.path") && "\($0)".contains("required")
+        }
+        #expect { try loadJob(path: writeJob("name: g\nmodel: {kind: gaussian}\ntrain: {steps: 1, batch_size: 64}\n")) } throws: {
+            "\($0)".contains("train.batch_size") && "\($0)".contains("every sample once")
+        }
+    }
+
+    /// Sequences and two domains are declared by a model's schema; other models refuse them.
+    @Test func sequencesAndDomains() throws {
+        func schema(_ data: DataSchema) -> ModelSchema {
+            ModelSchema(name: "toy", summary: "", options: [], groups: [GroupSchema("model", optimizer: .adam())], data: data, metrics: [])
+        }
+        let translator = schema(.domains(scale: "symmetric", sampling: "epoch"))
+        func load(_ schema: ModelSchema, _ data: String) throws(JobError) -> Job {
+            try Job.load(path: writeJob("name: t\nmodel: {kind: toy}\ndata: \(data)\ntrain: {steps: 1}\n"), models: [schema])
+        }
+        let job = try load(translator, "{domains: [{classes: [7]}, {classes: 9, path: /elsewhere}]}")
+        #expect(job.domains == [DomainSpec(path: "/usr/share/datasets/fashion-mnist", classes: [7]), DomainSpec(path: "/elsewhere", classes: [9])])
+        #expect { try load(translator, "{classes: [7]}") } throws: { "\($0)".contains("data.domains") && "\($0)".contains("two domains") }
+        #expect { try load(translator, "{domains: [{classes: [7]}]}") } throws: { "\($0)".contains(":3:") && "\($0)".contains("expected two domains") }
+        #expect { try load(translator, "{domains: [{classes: [7]}, {classes: [7]}]}") } throws: { "\($0)".contains("the same images") }
+        #expect { try load(translator, "{domains: [{classes: []}, {classes: [7]}]}") } throws: { "\($0)".contains("data.domains[0].classes") && "\($0)".contains("empty") }
+        #expect { try load(translator, "{domains: [{clases: [1]}, {classes: [7]}]}") } throws: { "\($0)".contains("data.domains[0].clases") && "\($0)".contains("unknown key") }
+        #expect { try load(schema(.images(scale: "unit", sampling: "epoch")), "{domains: [{classes: [1]}, {classes: [7]}]}") } throws: {
+            "\($0)".contains("not two domains")
+        }
+        let sequences = try load(schema(.sequences(scale: "unit", sampling: "epoch", realImagesPerStep: .wholeBatch)), "{dataset: sequences, path: s.npy}")
+        #expect(sequences.dataset == "sequences" && sequences.domains == nil)
+        #expect { try load(schema(.images(scale: "unit", sampling: "epoch")), "{dataset: sequences, path: s.npy}") } throws: {
+            "\($0)".contains("does not read sequences")
+        }
+        #expect { try load(schema(.images(scale: "unit", sampling: "epoch")), "{classes: []}") } throws: { "\($0)".contains("data.classes") && "\($0)".contains("empty") }
+    }
+
     @Test func missingJobFile() {
         #expect { try loadJob(path: "/nonexistent/job.yaml") } throws: { "\($0)".contains("/nonexistent/job.yaml") && "\($0)".contains("not found") }
     }

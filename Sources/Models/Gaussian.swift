@@ -1,0 +1,164 @@
+// The course's first generative model: one Gaussian fitted by maximum likelihood to every sample.
+// mean = (1/N) sum x; covariance = (1/(N-1)) sum (x - mean)(x - mean)^T (N - 1, as np.cov).
+// Its examples: the 12-person height/weight table (data/heights.csv), and one Fashion-MNIST class as
+// 784-dimensional vectors, sampled as images. Samples x = mean + L z, z ~ N(0, I), L the Cholesky factor
+// of the covariance (plus `regularization` on its diagonal: constant pixels make it singular).
+// Data-parallel: one step takes every sample once; each rank sums its share, and two sums across ranks
+// (count and mean, then the scatter about the global mean) give every rank the same fit.
+
+import Foundation
+import JobFiles
+import TensorCore
+
+/// One multivariate Gaussian.
+public final class Gaussian: TrainableModel {
+    public static let description = ModelDescription(
+        schema: ModelSchema(
+            name: "gaussian", summary: "one Gaussian fitted to every sample (mean, covariance with N - 1 as np.cov), sampled through a Cholesky factor",
+            options: [
+                .number("regularization", default: 0, in: 0...1,
+                        help: "added to the covariance's diagonal before factoring it (constant pixels make it singular; scikit-learn's reg_covar is 1e-6)"),
+                .integer("samples", default: 5, in: 0...10_000, help: "samples drawn at the end of a run"),
+            ],
+            groups: [],
+            data: .vectors(scale: "unit", sampling: "epoch", realImagesPerStep: .wholeDataset),
+            metrics: []),
+        make: { Gaussian(sampleShape: $0.sampleShape, regularization: $0.number("regularization"), sampleCount: $0.integer("samples")) })
+
+    /// One sample's shape: [D] for table rows, [1, 28, 28] for images.
+    public let sampleShape: [Int]
+    public let dimension: Int
+    public let regularization: Double
+    public let sampleCount: Int
+    /// The fit as checkpoints keep it (Float32; the same on every rank).
+    public let group: ParameterGroup
+    let mean: Parameter
+    let covariance: Parameter
+    /// The Float64 fit of the last step (nil after a restore: then the checkpoint's Float32 values are used).
+    public private(set) var statistics: GaussianStatistics?
+    static let sampleStream: UInt32 = 0x4741_5553
+
+    public init(sampleShape: [Int], regularization: Double = 0, sampleCount: Int = 5) {
+        self.sampleShape = sampleShape
+        dimension = sampleShape.reduce(1, *)
+        self.regularization = regularization
+        self.sampleCount = sampleCount
+        group = ParameterGroup(name: "gaussian", seed: 0)
+        mean = group.registerState("mean", initial: Tensor(zeros: [dimension]), agreement: .replicated)
+        covariance = group.registerState("covariance", initial: Tensor(zeros: [dimension, dimension]), agreement: .replicated)
+    }
+
+    public var groups: [ParameterGroup] { [group] }
+    public var scaling: PixelScaling { .unit }
+
+    // MARK: - Fit
+
+    /// Fits mean and covariance to every rank's rows together; returns this rank's part of the mean log-likelihood
+    /// of the data under the fit (when its covariance can be factored).
+    public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
+        let rows = batch.images.scalars.map(Double.init)
+        let fit = try rows.withUnsafeBufferPointer { rows in
+            try GaussianStatistics.sharded(rows: rows, dimension: dimension, sumAcrossRanks: context.sumAcrossRanks)
+        }
+        statistics = fit
+        store(mean: fit.mean, covariance: fit.covariance)
+        guard let factor = regularizedFactor(fit.covariance).factor else { return [:] }
+        let share = context.share(of: fit.count)
+        return ["log_likelihood": Float(meanLogLikelihood(fit, factor: factor)) * share.meanWeight]
+    }
+
+    /// The mean over the fitted samples of log N(x; mean, covariance), from the statistics alone:
+    /// sum (x - m)^T S^-1 (x - m) = tr(S^-1 scatter).
+    func meanLogLikelihood(_ fit: GaussianStatistics, factor: [Double]) -> Double {
+        let n = dimension
+        let logDeterminant = (0..<n).reduce(0.0) { $0 + 2 * log(factor[$1 * n + $1]) }
+        let trace = traceOfInverseProduct(factor: factor, matrix: fit.scatter, dimension: n)
+        return -0.5 * (Double(n) * log(2 * Double.pi) + logDeterminant + trace / Double(max(fit.count, 1)))
+    }
+
+    // MARK: - Samples and pictures
+
+    /// `count` samples [count, D] (Float64) for samples `0..<count` of the sample stream.
+    public func sample(count: Int, random: CounterRandom) throws -> [Double] {
+        let (meanValues, covarianceValues) = currentFit()
+        let (factor, failedPivot) = regularizedFactor(covarianceValues)
+        guard let factor else { throw notPositiveDefinite(covarianceValues, failedPivot: failedPivot) }
+        let noise = random.normalTensor(stream: Self.sampleStream, step: 0, samples: 0..<count, shape: [dimension]).scalars
+        let n = dimension
+        var samples = [Double](repeating: 0, count: count * n)
+        for row in 0..<count {
+            for i in 0..<n {
+                var value = meanValues[i]
+                for k in 0...i { value += factor[i * n + k] * Double(noise[row * n + k]) }
+                samples[row * n + i] = value
+            }
+        }
+        return samples
+    }
+
+    /// The mean and the samples as images, when the samples are images.
+    public func finalPictures(examples: Tensor, random: CounterRandom) throws -> [Picture] {
+        guard sampleShape.count == 3, sampleCount > 0 else { return [] }
+        let samples = try sample(count: sampleCount, random: random).map(Float.init)
+        let meanImage = currentFit().mean.map(Float.init)
+        return [Picture(name: "mean", images: Tensor(shape: [1] + sampleShape, values: meanImage), columns: 1),
+                Picture(name: "samples", images: Tensor(shape: [sampleCount] + sampleShape, values: samples), columns: sampleCount)]
+    }
+
+    public func evaluationPictures(random: CounterRandom) -> [Picture] { [] }
+
+    /// The fit and, for table rows, the samples: in the log and in metrics.jsonl (Float64).
+    public func finalReport(random: CounterRandom) throws -> (lines: [String], record: [String: Any]) {
+        let (meanValues, covarianceValues) = currentFit()
+        let n = dimension
+        var record: [String: Any] = ["mean": meanValues, "covariance_diagonal": (0..<n).map { covarianceValues[$0 * n + $0] },
+                                     "samples_fitted": statistics?.count ?? 0]
+        var lines = ["gaussian fitted to \(statistics?.count ?? 0) samples of \(n) values"]
+        if n <= 16 {
+            let rows = (0..<n).map { Array(covarianceValues[($0 * n)..<(($0 + 1) * n)]) }
+            record["covariance"] = rows
+            lines.append("mean " + format(meanValues))
+            lines.append("covariance " + rows.map(format).joined(separator: ", "))
+            if sampleCount > 0 {
+                let samples = try sample(count: sampleCount, random: random)
+                let sampleRows = (0..<sampleCount).map { Array(samples[($0 * n)..<(($0 + 1) * n)]) }
+                record["samples"] = sampleRows
+                lines.append("\(sampleCount) samples " + sampleRows.map(format).joined(separator: ", "))
+            }
+        } else {
+            let diagonal = (0..<n).map { covarianceValues[$0 * n + $0] }
+            lines.append(String(format: "mean of the mean %.6f, trace of the covariance %.6f", meanValues.reduce(0, +) / Double(n), diagonal.reduce(0, +)))
+        }
+        return (lines, record)
+    }
+
+    // MARK: - Helpers
+
+    /// The Float64 fit of the last step, else the checkpoint's Float32 values.
+    func currentFit() -> (mean: [Double], covariance: [Double]) {
+        if let statistics { return (statistics.mean, statistics.covariance) }
+        return (mean.value.scalars.map(Double.init), covariance.value.scalars.map(Double.init))
+    }
+
+    func store(mean meanValues: [Double], covariance covarianceValues: [Double]) {
+        for (index, value) in meanValues.enumerated() { group.state.pointer[mean.entry.offset + index] = Float(value) }
+        for (index, value) in covarianceValues.enumerated() { group.state.pointer[covariance.entry.offset + index] = Float(value) }
+    }
+
+    func regularizedFactor(_ covarianceValues: [Double]) -> (factor: [Double]?, failedPivot: Int) {
+        var matrix = covarianceValues
+        for i in 0..<dimension { matrix[i * dimension + i] += regularization }
+        return choleskyFactor(matrix, dimension: dimension)
+    }
+
+    func notPositiveDefinite(_ covarianceValues: [Double], failedPivot: Int) -> ModelError {
+        let n = dimension
+        let smallest = (0..<n).min { covarianceValues[$0 * n + $0] < covarianceValues[$1 * n + $1] } ?? 0
+        let what = sampleShape.count == 3 ? "pixel" : "column"
+        return ModelError("the covariance (plus model.regularization \(regularization)) is not positive definite: factoring fails at "
+                          + "\(what) \(failedPivot), and \(what) \(smallest) has variance \(covarianceValues[smallest * n + smallest])"
+                          + "; set model.regularization (e.g. 1e-6, scikit-learn's reg_covar, or larger) to add it to the diagonal")
+    }
+
+    func format(_ values: [Double]) -> String { "[" + values.map { String(format: "%.6g", $0) }.joined(separator: ", ") + "]" }
+}
