@@ -87,7 +87,15 @@ public struct Job: Codable, Equatable, Sendable {
     /// Reads, overrides (`key.path=value` pairs) and validates a job file against the models gentrain knows.
     public static func load(path: String, overrides: [String] = [], models: [ModelSchema]) throws(JobError) -> Job {
         let noLocation = SourceLocation(file: path, line: 0, column: 0)
-        guard FileManager.default.fileExists(atPath: path) else { throw JobError(location: noLocation, key: "", message: "job file not found") }
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
+            throw JobError(location: noLocation, key: "", message: "job file not found")
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else {
+            throw JobError(location: noLocation, key: "", message: "not a regular file (a job file is a YAML file)")
+        }
+        if let size = attributes[.size] as? Int, size > YAMLTree.maximumBytes {
+            throw JobError(location: noLocation, key: "", message: "\(size) bytes; a job file has at most \(YAMLTree.maximumBytes) (1 MiB)")
+        }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw JobError(location: noLocation, key: "", message: "cannot read the job file as UTF-8 text")
         }

@@ -33,8 +33,18 @@ public indirect enum YAMLTree: Sendable {
         }
     }
 
+    /// The most bytes a job file may have: a job is a page of settings, and a bound keeps a hostile file cheap.
+    public static let maximumBytes = 1 << 20
+    /// The most values a job file may expand to: YAML aliases can repeat a subtree without bound (nine levels of nine
+    /// aliases expand 81 aliases to 387 million values), so expansion stops here with an error.
+    public static let maximumValues = 100_000
+
     /// Parses YAML text from `file` (used in locations).
     public static func parse(_ text: String, file: String) throws(JobError) -> YAMLTree {
+        guard text.utf8.count <= maximumBytes else {
+            throw JobError(location: SourceLocation(file: file, line: 0, column: 0), key: "",
+                           message: "\(text.utf8.count) bytes; a job file has at most \(maximumBytes) (1 MiB)")
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -47,7 +57,8 @@ public indirect enum YAMLTree: Sendable {
             throw JobError(location: SourceLocation(file: file, line: 0, column: 0), key: "", message: "not valid YAML: \(error)")
         }
         guard let node else { throw JobError(location: SourceLocation(file: file, line: 1, column: 1), key: "", message: "the file is empty") }
-        return try convert(node, file: file)
+        var budget = maximumValues
+        return try convert(node, file: file, budget: &budget)
     }
 
     private static func location(of error: YamlError, file: String) -> SourceLocation {
@@ -66,14 +77,19 @@ public indirect enum YAMLTree: Sendable {
         }
     }
 
-    private static func convert(_ node: Node, file: String) throws(JobError) -> YAMLTree {
+    private static func convert(_ node: Node, file: String, budget: inout Int) throws(JobError) -> YAMLTree {
         let location = SourceLocation(file: file, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0)
+        budget -= 1
+        guard budget >= 0 else {
+            throw JobError(location: location, key: "", message: "the file expands to more than \(maximumValues) values (YAML aliases repeating "
+                           + "a subtree?); a job file is a page of settings")
+        }
         switch node {
         case .scalar(let scalar):
             return .scalar(scalar.string, location)
         case .sequence(let sequence):
             var items: [YAMLTree] = []
-            for item in sequence { items.append(try convert(item, file: file)) }
+            for item in sequence { items.append(try convert(item, file: file, budget: &budget)) }
             return .sequence(items, location)
         case .mapping(let mapping):
             var pairs: [(key: String, value: YAMLTree)] = []
@@ -85,7 +101,7 @@ public indirect enum YAMLTree: Sendable {
                     let keyLocation = SourceLocation(file: file, line: key.mark?.line ?? 0, column: key.mark?.column ?? 0)
                     throw JobError(location: keyLocation, key: keyScalar.string, message: "key given twice")
                 }
-                pairs.append((keyScalar.string, try convert(value, file: file)))
+                pairs.append((keyScalar.string, try convert(value, file: file, budget: &budget)))
             }
             return .mapping(pairs, location)
         case .alias:

@@ -220,6 +220,28 @@ checkpoint: {every_steps: 10, keep: 2}
         #expect { try load(schema(.images(scale: "unit", sampling: "epoch")), "{classes: []}") } throws: { "\($0)".contains("data.classes") && "\($0)".contains("empty") }
     }
 
+    /// Files that attack the reader are refused in well under a second with bounded memory (issue 19, case 11).
+    @Test func hostileFilesAreRefusedQuickly() throws {
+        var bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+        for level in 1...8 { bomb.append("a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ") + "]") }
+        let cases: [(String, String)] = [
+            (bomb.joined(separator: "\n") + "\n" + validJob, "expands to more than 100000 values"),
+            ("name: x\nx: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "\n", "nesting"),
+            ("name: x\nx: '" + String(repeating: "y", count: 1 << 20) + "'\n", "a job file has at most 1048576"),
+        ]
+        for (text, words) in cases {
+            let started = Date()
+            #expect { try loadJob(path: writeJob(text)) } throws: { "\($0)".contains(words) }
+            #expect(Date().timeIntervalSince(started) < 1)
+        }
+        #expect { try loadJob(path: NSTemporaryDirectory()) } throws: { "\($0)".contains("not a regular file") }
+        // Shared settings through an anchor and an alias still work.
+        let shared = try loadJob(path: writeJob(validJob.replacingOccurrences(of: "kind: vae, latent: 16", with: "kind: dcgan")
+            .replacingOccurrences(of: "optimizer: {kind: adam, learning_rate: 0.002}",
+                                  with: "optimizers: {generator: &o {kind: adam, learning_rate: 0.003}, discriminator: *o}")))
+        #expect(shared.optimizers["discriminator"]?.learningRate == 0.003)
+    }
+
     @Test func missingJobFile() {
         #expect { try loadJob(path: "/nonexistent/job.yaml") } throws: { "\($0)".contains("/nonexistent/job.yaml") && "\($0)".contains("not found") }
     }
