@@ -24,14 +24,43 @@ private final class IDXReader {
     let path: String
     let file: gzFile
 
+    /// Bytes on disk (compressed or not).
+    let fileSize: Int
+    let isCompressed: Bool
+
     init(path: String) throws(DatasetError) {
         self.path = path
-        guard FileManager.default.fileExists(atPath: path) else { throw DatasetError(path: path, problem: "file not found") }
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { throw DatasetError(path: path, problem: "file not found") }
+        // A pipe or a device would block or never end.
+        guard attributes[.type] as? FileAttributeType == .typeRegular else { throw DatasetError(path: path, problem: "not a regular file") }
+        fileSize = attributes[.size] as? Int ?? 0
+        isCompressed = path.hasSuffix(".gz")
         guard let file = gzopen(path, "rb") else { throw DatasetError(path: path, problem: "cannot open the file") }
         self.file = file
     }
 
-    deinit { gzclose(file) }
+    /// Reads exactly `count` bytes that a header claims, in chunks, so that a false claim costs no more memory
+    /// than the data really there (plus one chunk); fails with `problem(bytesRead)` when the stream ends first.
+    func readClaimed(count: Int, problem: (Int) -> String) throws(DatasetError) -> [UInt8] {
+        let chunk = 1 << 26
+        var chunks: [[UInt8]] = []
+        var total = 0
+        while total < count {
+            let wanted = min(chunk, count - total)
+            var failure: DatasetError?
+            var read = 0
+            // Only the bytes read are initialised: the untouched rest of a chunk costs address space, not memory.
+            let part = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
+                do throws(DatasetError) { read = try self.read(into: buffer.baseAddress!, count: wanted) } catch { failure = error }
+                initialized = read
+            }
+            if let failure { throw failure }
+            total += read
+            if read < wanted { throw DatasetError(path: path, problem: problem(total)) }
+            chunks.append(part)
+        }
+        return chunks.count == 1 ? chunks[0] : Array(chunks.joined())
+    }
 
     /// Reads up to `count` bytes into `destination`; returns how many were read.
     func read(into destination: UnsafeMutableRawPointer, count: Int) throws(DatasetError) -> Int {
@@ -96,8 +125,17 @@ public struct IDXArray: Sendable {
             for byte in header[(4 * axis)..<(4 * axis + 4)] { dimension = dimension << 8 | Int(byte) }
             dimensions.append(dimension)
         }
-        let expected = dimensions.reduce(1, *)
-        bytes = try reader.readArray(count: expected) { "\($0) data bytes, expected \(expected) for dimensions \(dimensions) (truncated)" }
+        let (expected, overflow) = dimensions.reduce((1, false)) { partial, dimension in
+            let (product, overflowed) = partial.0.multipliedReportingOverflow(by: dimension)
+            return (product, partial.1 || overflowed)
+        }
+        let headerBytes = 4 + 4 * rank
+        // An uncompressed file must hold what its header claims; a compressed one is read in chunks up to the claim.
+        guard !overflow, reader.isCompressed || expected <= reader.fileSize - headerBytes else {
+            throw DatasetError(path: path, problem: "truncated, or a wrong header: dimensions \(dimensions) need "
+                               + "\(overflow ? "more than 2^63" : "\(expected)") bytes, the file has \(reader.fileSize - headerBytes) after the header")
+        }
+        bytes = try reader.readClaimed(count: expected) { "\($0) data bytes, expected \(expected) for dimensions \(dimensions) (truncated)" }
         var extra: UInt8 = 0
         guard try reader.read(into: &extra, count: 1) == 0 else {
             throw DatasetError(path: path, problem: "more than the \(expected) data bytes expected for dimensions \(dimensions)")
@@ -142,6 +180,9 @@ public struct ImageDataset: Sendable {
         guard images.dimensions[0] == labels.dimensions[0] else {
             throw DatasetError(path: labelsPath, problem: "\(labels.dimensions[0]) labels for \(images.dimensions[0]) images in \(imagesPath)")
         }
+        if let bad = labels.bytes.firstIndex(where: { $0 > 9 }) {
+            throw DatasetError(path: labelsPath, problem: "label \(labels.bytes[bad]) at index \(bad) (classes are 0...9)")
+        }
         return ImageDataset(pixels: images.bytes, labels: labels.bytes, rows: images.dimensions[1],
                             columns: images.dimensions[2], source: imagesPath)
     }
@@ -157,6 +198,13 @@ public struct ImageDataset: Sendable {
             hint = "folder not found (expected IDX files such as \(name).gz)"
         }
         throw DatasetError(path: folder, problem: hint)
+    }
+
+    /// Fails unless the images are `rows x columns` pixels (the size the models take), naming the file.
+    public func requireImageSize(rows expectedRows: Int, columns expectedColumns: Int) throws(DatasetError) {
+        guard rows == expectedRows, columns == expectedColumns else {
+            throw DatasetError(path: source, problem: "images of \(rows)x\(columns) pixels; gentrain's models take \(expectedRows)x\(expectedColumns)")
+        }
     }
 
     /// The images whose label is in `classes`, in their original order.

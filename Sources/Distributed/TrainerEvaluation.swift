@@ -21,6 +21,7 @@ public final class EvaluationResources {
     public init(job: Job, metrics: [String], reference splitName: String, evaluatorPath: String?) throws {
         let split: ImageDataset.Split = splitName == "train" ? .train : .test
         let whole = try ImageDataset.load(folder: job.dataPath, split: split)
+        try whole.requireImageSize(rows: 28, columns: 28)
         reference = job.classes.map { whole.filtered(classes: Set($0)) } ?? whole
         referenceName = "\(job.dataPath) \(split.rawValue)" + (job.classes.map { ", classes \($0)" } ?? "")
         let needsFeatures = metrics.contains { ["fid", "kid", "is"].contains($0) }

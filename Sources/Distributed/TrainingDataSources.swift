@@ -33,6 +33,7 @@ public func loadTrainingData(_ job: Job, samples: DataSchema.Samples) throws -> 
     }
     func images(_ folder: String, classes: [Int]?) throws -> ImageDataset {
         let training = try ImageDataset.load(folder: folder, split: .train)
+        try training.requireImageSize(rows: 28, columns: 28)
         let kept = classes.map { training.filtered(classes: Set($0)) } ?? training
         guard kept.count > 0 else { throw DatasetError(path: folder, problem: "no training images of classes \(classes ?? [])") }
         return kept

@@ -139,3 +139,52 @@ func makeDataset(in folder: String, compressed: Bool) {
         #expect(format(1234567) == "1234567" && format(0.000123456) == "0.0001235")
     }
 }
+
+/// Crafted IDX files (issue 19, case 6): each refused with one line naming the file, before anything of the
+/// claimed size is allocated, and never blocking.
+@Suite struct CraftedIDXTests {
+    @Test func falseClaimsAreRefusedWithoutAllocatingThem() throws {
+        let folder = temporaryFolder()
+        let cases: [(name: String, bytes: [UInt8], compressed: Bool, words: String)] = [
+            ("billions", idxBytes(dimensions: [Int(Int32.max), 28, 28], values: [1, 2, 3]), false, "truncated, or a wrong header"),
+            ("overflow", idxBytes(dimensions: [0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF], values: []), false, "more than 2^63"),
+            ("short", idxBytes(dimensions: [3, 28, 28], values: [UInt8](repeating: 1, count: 784)), false, "truncated"),
+            // A compressed file cannot be sized up front: five million claimed images, three real ones.
+            ("millions.gz", idxBytes(dimensions: [5_000_000, 28, 28], values: [UInt8](repeating: 1, count: 3 * 784)), true, "truncated"),
+        ]
+        for crafted in cases {
+            let path = folder + "/" + crafted.name
+            if crafted.compressed { writeGzip(crafted.bytes, to: path) } else { FileManager.default.createFile(atPath: path, contents: Data(crafted.bytes)) }
+            let before = peakResidentBytes()
+            #expect { try IDXArray(path: path, expectedRank: 3) } throws: { "\($0)".hasPrefix(path) && "\($0)".contains(crafted.words) }
+            // Not the claimed 3.9 GB: at most one 64 MiB chunk more than before.
+            #expect(peakResidentBytes() - before < 100 << 20, "\(crafted.name)")
+        }
+    }
+
+    @Test func labelsOutsideTheClassesAndPipesAreRefused() throws {
+        let folder = temporaryFolder()
+        FileManager.default.createFile(atPath: folder + "/train-images-idx3-ubyte", contents: Data(idxBytes(dimensions: [2, 2, 2], values: [1, 2, 3, 4, 5, 6, 7, 8])))
+        FileManager.default.createFile(atPath: folder + "/train-labels-idx1-ubyte", contents: Data(idxBytes(dimensions: [2], values: [3, 255])))
+        #expect { try ImageDataset.load(folder: folder, split: .train) } throws: {
+            "\($0)".contains("train-labels-idx1-ubyte") && "\($0)".contains("label 255 at index 1")
+        }
+        let pipe = folder + "/pipe"
+        #expect(mkfifo(pipe, 0o600) == 0)
+        let started = Date()
+        #expect { try IDXArray(path: pipe, expectedRank: 3) } throws: { "\($0)".contains("not a regular file") }
+        #expect(Date().timeIntervalSince(started) < 2)
+    }
+
+    @Test func imagesOfAnotherSizeAreNamed() throws {
+        let images = ImageDataset(pixels: [UInt8](repeating: 0, count: 32 * 32), labels: [1], rows: 32, columns: 32, source: "/data/x-images")
+        #expect { try images.requireImageSize(rows: 28, columns: 28) } throws: { "\($0)" == "/data/x-images: images of 32x32 pixels; gentrain's models take 28x28" }
+    }
+}
+
+/// The process's resident-set high-water mark in bytes (VmHWM).
+func peakResidentBytes() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+}
