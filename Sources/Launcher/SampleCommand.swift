@@ -60,7 +60,8 @@ struct Sample: ParsableCommand {
         let (job, model, saved, sampler) = try onRankZeroFirst(communicator) { () throws -> (Job, any TrainableModel, Checkpoint, any ImageSampler) in
             let (job, model, saved) = try loadModel(checkpointPath: checkpoint)
             guard let sampler = model as? any ImageSampler else {
-                let hint = model is any LatentInterpolator ? ": it encodes images; --interpolate I,J draws the latent path between two test images" : ""
+                let hint = model is any LatentInterpolator ? ": it encodes images; --interpolate I,J draws the latent path between two test images"
+                    : model is any ImageClassifier ? ": it labels images (gentrain eval reports its accuracy)" : ""
                 throw ValidationError("\(checkpoint): the \(job.modelKind) model draws no samples\(hint)")
             }
             return (job, model, saved, sampler)
