@@ -56,12 +56,15 @@ struct Canvas {
         }
     }
 
-    /// Text in the 5x7 font, top-left at (x, y); characters without a glyph are skipped.
-    mutating func text(_ string: String, x: Int, y: Int, _ color: (UInt8, UInt8, UInt8) = (40, 40, 40)) {
+    /// Text in the 5x7 font, top-left at (x, y), each font pixel drawn as a `scale` x `scale` block (a character is
+    /// `6 * scale` pixels wide with its spacing); characters without a glyph are skipped.
+    mutating func text(_ string: String, x: Int, y: Int, _ color: (UInt8, UInt8, UInt8) = (40, 40, 40), scale: Int = 1) {
         for (index, character) in string.lowercased().enumerated() {
             guard let rows = glyphs[character] else { continue }
             for (row, bits) in rows.enumerated() {
-                for column in 0..<5 where bits & (1 << (4 - column)) != 0 { set(x + index * 6 + column, y + row, color) }
+                for column in 0..<5 where bits & (1 << (4 - column)) != 0 {
+                    for dy in 0..<scale { for dx in 0..<scale { set(x + (index * 6 + column) * scale + dx, y + row * scale + dy, color) } }
+                }
             }
         }
     }
@@ -131,7 +134,7 @@ let glyphs: [Character: [UInt8]] = [
     "d": [0b00001, 0b00001, 0b01101, 0b10011, 0b10001, 0b10001, 0b01111],
     "e": [0, 0, 0b01110, 0b10001, 0b11111, 0b10000, 0b01110],
     "f": [0b00110, 0b01001, 0b01000, 0b11100, 0b01000, 0b01000, 0b01000],
-    "g": [0, 0b01111, 0b10001, 0b10001, 0b01111, 0b00001, 0b01110],
+    "g": [0, 0, 0b01111, 0b10001, 0b01111, 0b00001, 0b01110],  // starts at the x-height, so that it does not read as 9
     "h": [0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001],
     "i": [0b00100, 0, 0b01100, 0b00100, 0b00100, 0b00100, 0b01110],
     "j": [0b00010, 0, 0b00110, 0b00010, 0b00010, 0b10010, 0b01100],
@@ -152,4 +155,6 @@ let glyphs: [Character: [UInt8]] = [
     "y": [0, 0, 0b10001, 0b10001, 0b01111, 0b00001, 0b01110],
     "z": [0, 0, 0b11111, 0b00010, 0b00100, 0b01000, 0b11111],
     " ": [0, 0, 0, 0, 0, 0, 0],
+    "=": [0, 0, 0b11111, 0, 0b11111, 0, 0],
+    "*": [0, 0b00100, 0b10101, 0b01110, 0b10101, 0b00100, 0],
 ]

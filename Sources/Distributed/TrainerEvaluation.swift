@@ -18,12 +18,17 @@ public final class EvaluationResources {
     public let extractor: (any FeatureExtractor)?
 
     /// The job's reference split (its class filter applied) and, if the metrics need features, the evaluator.
-    public init(job: Job, metrics: [String], reference splitName: String, evaluatorPath: String?) throws {
+    public convenience init(job: Job, metrics: [String], reference splitName: String, evaluatorPath: String?) throws {
+        try self.init(dataPath: job.dataPath, classes: job.classes, metrics: metrics, reference: splitName, evaluatorPath: evaluatorPath)
+    }
+
+    /// Split `splitName` of the IDX folder `dataPath`, only `classes` kept if given, and the evaluator if the metrics need features.
+    public init(dataPath: String, classes: [Int]?, metrics: [String], reference splitName: String, evaluatorPath: String?) throws {
         let split: ImageDataset.Split = splitName == "train" ? .train : .test
-        let whole = try ImageDataset.load(folder: job.dataPath, split: split)
+        let whole = try ImageDataset.load(folder: dataPath, split: split)
         try whole.requireImageSize(rows: 28, columns: 28)
-        reference = job.classes.map { whole.filtered(classes: Set($0)) } ?? whole
-        referenceName = "\(job.dataPath) \(split.rawValue)" + (job.classes.map { ", classes \($0)" } ?? "")
+        reference = classes.map { whole.filtered(classes: Set($0)) } ?? whole
+        referenceName = "\(dataPath) \(split.rawValue)" + (classes.map { ", classes \($0)" } ?? "")
         let needsFeatures = metrics.contains { ["fid", "kid", "is"].contains($0) }
         extractor = needsFeatures ? try CheckpointExtractor(path: CheckpointExtractor.locate(evaluatorPath)) : nil
     }
@@ -52,6 +57,14 @@ public struct EvaluationSettings: Sendable {
         kidSubsetSize = job.kidSubsetSize
         seed = job.seed
     }
+
+    public init(metrics: [String], samples: Int, kidSubsets: Int, kidSubsetSize: Int, seed: UInt64) {
+        self.metrics = metrics
+        self.samples = samples
+        self.kidSubsets = kidSubsets
+        self.kidSubsetSize = kidSubsetSize
+        self.seed = seed
+    }
 }
 
 /// Evaluates `model` on every rank; returns the fields rank 0 records (flat, JSON-ready).
@@ -69,23 +82,32 @@ public func evaluateModel(_ model: any TrainableModel, settings: EvaluationSetti
         guard !record.isEmpty else { break }
         return record
     case let sampler as any ImageSampler:
-        var evaluation = ImageEvaluation(reference: resources.reference, referenceName: resources.referenceName, sampleCount: settings.samples)
-        evaluation.options.frechet = settings.metrics.contains("fid")
-        evaluation.options.kernel = settings.metrics.contains("kid")
-        evaluation.options.inception = settings.metrics.contains("is")
-        evaluation.options.kernelSubsetCount = settings.kidSubsets
-        evaluation.options.kernelSubsetSize = settings.kidSubsetSize
-        evaluation.options.kernelSeed = settings.seed
         let random = evaluationRandom(seed: settings.seed)
-        guard let extractor = resources.extractor else { throw TrainingError(message: "no feature extractor loaded for \(imageMetrics.joined(separator: ", "))") }
-        let report = try evaluateImages(evaluation, extractor: extractor, scaling: model.scaling, communicator: communicator) {
+        let fields = try evaluateGeneratedImages(settings: settings, resources: resources, scaling: model.scaling, communicator: communicator) {
             sampler.sample($0, random: random, step: 0)
         }
-        return report.fields.merging(record) { $1 }
+        return fields.merging(record) { $1 }
     default:
         break
     }
     throw TrainingError(message: "this model cannot report \(settings.metrics.joined(separator: ", "))")
+}
+
+/// FID, KID and IS (those `settings` asks for) of `settings.samples` images against the reference, whatever made them:
+/// `generate(range)` returns images `range` in `scaling` (quantized to 8 bits before the extractor sees them).
+public func evaluateGeneratedImages(settings: EvaluationSettings, resources: EvaluationResources, scaling: PixelScaling,
+                                    communicator: Communicator, generate: (Range<Int>) -> Tensor) throws -> [String: Any] {
+    var evaluation = ImageEvaluation(reference: resources.reference, referenceName: resources.referenceName, sampleCount: settings.samples)
+    evaluation.options.frechet = settings.metrics.contains("fid")
+    evaluation.options.kernel = settings.metrics.contains("kid")
+    evaluation.options.inception = settings.metrics.contains("is")
+    evaluation.options.kernelSubsetCount = settings.kidSubsets
+    evaluation.options.kernelSubsetSize = settings.kidSubsetSize
+    evaluation.options.kernelSeed = settings.seed
+    guard let extractor = resources.extractor else {
+        throw TrainingError(message: "no feature extractor loaded for \(settings.metrics.joined(separator: ", "))")
+    }
+    return try evaluateImages(evaluation, extractor: extractor, scaling: scaling, communicator: communicator, generate: generate).fields
 }
 
 /// The mean per-image training loss over the reference split; each rank takes its share of the images.

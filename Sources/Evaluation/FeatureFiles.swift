@@ -29,7 +29,7 @@ public struct FeatureFile: Sendable {
             throw EvaluationError("\(path): no such file")
         }
         let head = try Self.readBytes(path: path, offset: 0, count: min(size, 65_536))
-        if head.starts(with: [0x93] + Array("NUMPY".utf8)) {
+        if NumPyHeader.isNumPy(head) {
             (rows, self.dimension, elementType, dataOffset) = try Self.parseNumPyHeader(head, path: path)
             let needed = Int(dataOffset) + rows * self.dimension * elementType.size
             guard size >= needed else { throw EvaluationError("\(path): truncated (\(size) bytes, its header promises \(needed))") }
@@ -87,8 +87,31 @@ public struct FeatureFile: Sendable {
         }
     }
 
-    /// Parses the magic, version, header length and header dictionary of a `.npy` file.
+    /// The matrix a `.npy` header describes: element type, [rows, dimension] (a vector is one column) and data offset.
     static func parseNumPyHeader(_ head: Data, path: String) throws(EvaluationError) -> (Int, Int, ElementType, UInt64) {
+        let header = try NumPyHeader(head, path: path)
+        guard let type = ElementType.allCases.first(where: { header.elementType == $0.numpyDescription }) else {
+            throw EvaluationError("\(path): element type '\(header.elementType)' is not supported (use little-endian float32, float64 or int64)")
+        }
+        guard header.shape.count == 2 || header.shape.count == 1 else {
+            throw EvaluationError("\(path): expected a matrix [rows, dimension], found shape \(header.shapeDescription)")
+        }
+        return (header.shape[0], header.shape.count == 2 ? header.shape[1] : 1, type, header.dataOffset)
+    }
+}
+
+/// The header of a NumPy `.npy` file (format 1.0-3.0, C order): element type, shape and where the data starts.
+public struct NumPyHeader: Sendable {
+    /// NumPy's `descr`, e.g. `<f4` or `|u1`.
+    public let elementType: String
+    public let shape: [Int]
+    public let dataOffset: UInt64
+
+    /// Whether `head` (a file's first bytes) starts with the `.npy` magic.
+    public static func isNumPy(_ head: Data) -> Bool { head.starts(with: [0x93] + Array("NUMPY".utf8)) }
+
+    /// Parses the magic, version, header length and header dictionary of a `.npy` file's first bytes.
+    public init(_ head: Data, path: String) throws(EvaluationError) {
         let bytes = [UInt8](head)
         guard bytes.count >= 10 else { throw EvaluationError("\(path): truncated .npy header") }
         let major = bytes[6]
@@ -108,30 +131,49 @@ public struct FeatureFile: Sendable {
         guard let description = field("descr"), let fortran = field("fortran_order"), let shape = field("shape") else {
             throw EvaluationError("\(path): the .npy header lacks descr, fortran_order or shape")
         }
-        guard let type = ElementType.allCases.first(where: { description.hasPrefix("'\($0.numpyDescription)'") }) else {
-            let found = description.prefix(while: { $0 != "," })
-            throw EvaluationError("\(path): element type \(found) is not supported (use little-endian float32, float64 or int64)")
+        guard description.hasPrefix("'"), let end = description.dropFirst().firstIndex(of: "'") else {
+            throw EvaluationError("\(path): cannot read the element type \(description.prefix(while: { $0 != "," }))")
         }
         guard fortran.hasPrefix("False") else { throw EvaluationError("\(path): Fortran-ordered arrays are not supported (save with C order)") }
         guard shape.hasPrefix("("), let close = shape.firstIndex(of: ")") else { throw EvaluationError("\(path): cannot read the shape \(shape)") }
-        let dimensions = shape[shape.index(after: shape.startIndex)..<close].split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.compactMap { Int($0) }
-        guard dimensions.count == 2 || dimensions.count == 1 else {
-            throw EvaluationError("\(path): expected a matrix [rows, dimension], found shape \(shape[...close])")
+        let parts = shape[shape.index(after: shape.startIndex)..<close].split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let dimensions = parts.compactMap { Int($0) }
+        guard dimensions.count == parts.count, dimensions.allSatisfy({ $0 >= 0 }) else {
+            throw EvaluationError("\(path): cannot read the shape \(shape[...close])")
         }
-        return (dimensions[0], dimensions.count == 2 ? dimensions[1] : 1, type, UInt64(8 + lengthSize + headerLength))
+        elementType = String(description[description.index(after: description.startIndex)..<end])
+        self.shape = dimensions
+        dataOffset = UInt64(8 + lengthSize + headerLength)
     }
+
+    /// The shape as NumPy prints it: `(10, 28, 28)`.
+    public var shapeDescription: String { "(" + shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? ",)" : ")") }
 }
 
 /// Writes `values` ([rows, dimension]) as a float32 `.npy` file (format 1.0).
 public func writeNumPy(_ values: [Float], rows: Int, dimension: Int, to path: String) throws(EvaluationError) {
     precondition(values.count == rows * dimension, "writeNumPy: \(values.count) values for \(rows)x\(dimension)")
-    var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(dimension)), }"
+    let payload = values.withUnsafeBytes { Data($0) }
+    try writeNumPy(payload, elementType: "<f4", shape: [rows, dimension], to: path)
+}
+
+/// Writes `values` as a uint8 `.npy` file of `shape` (format 1.0), e.g. images [N, 28, 28].
+public func writeNumPy(_ values: [UInt8], shape: [Int], to path: String) throws(EvaluationError) {
+    precondition(values.count == shape.reduce(1, *), "writeNumPy: \(values.count) bytes for shape \(shape)")
+    try writeNumPy(Data(values), elementType: "|u1", shape: shape, to: path)
+}
+
+/// Writes a `.npy` file (format 1.0, C order): `payload` holds the little-endian elements of `elementType` (NumPy's `descr`).
+func writeNumPy(_ payload: Data, elementType: String, shape: [Int], to path: String) throws(EvaluationError) {
+    let shapeText = shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? "," : "")
+    var header = "{'descr': '\(elementType)', 'fortran_order': False, 'shape': (\(shapeText)), }"
+    // NumPy's rule: magic, version, length and header together are a multiple of 64 bytes, the header ending in a newline.
     let unpadded = 10 + header.utf8.count + 1
     header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
     var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
     data.append(Data(header.utf8))
-    if !values.isEmpty { values.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self), count: $0.count * 4)) } }
+    data.append(payload)
     do {
         try data.write(to: URL(fileURLWithPath: path), options: .atomic)
     } catch {

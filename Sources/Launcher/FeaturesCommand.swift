@@ -25,9 +25,7 @@ struct Features: ParsableCommand {
     func validate() throws {
         guard (split == nil) != (checkpoint == nil) else { throw ValidationError("give --split or --checkpoint") }
         if let split, !["train", "test"].contains(split) { throw ValidationError("--split must be train or test") }
-        if let classes, classes.split(separator: ",").contains(where: { Int($0).map { !(0...9).contains($0) } ?? true }) {
-            throw ValidationError("--classes takes numbers 0...9, e.g. 8 or 3,5")
-        }
+        if let classes { _ = try parseClasses(classes) }
     }
 
     func run() throws {

@@ -19,3 +19,10 @@ func runOnWorld(_ commandName: String, _ body: (Communicator) throws -> Void) th
         throw ExitCode(1)
     }
 }
+
+/// Runs `body` on rank 0 first and then, if it succeeded, on the other ranks: a failure every rank would meet (a bad
+/// file, a model without the capability asked for) is reported once, by rank 0, while the others end quietly.
+func onRankZeroFirst<T>(_ communicator: Communicator, _ body: () throws -> T) throws -> T {
+    let first = try agreeOnSuccess(communicator) { communicator.rank == 0 ? try body() : nil }
+    return try agreeOnSuccess(communicator) { try first ?? body() }  // every rank joins both collectives
+}

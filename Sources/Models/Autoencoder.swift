@@ -113,6 +113,8 @@ public final class Autoencoder: TrainableModel {
     }
 }
 
+extension Autoencoder: LatentInterpolator {}
+
 extension Autoencoder: ValidationLoss {
     public func validationLossSum(_ images: Tensor, firstSample: Int, random: CounterRandom) -> Double {
         Double(withoutGradient { loss(images, weight: Float(images.shape[0])).value.scalar })

@@ -160,6 +160,14 @@ public protocol ImageSampler: AnyObject {
     func sample(_ samples: Range<Int>, random: CounterRandom, step: UInt64) -> Tensor
 }
 
+/// A model that encodes images to latent codes and decodes codes to images (the autoencoders): it draws the
+/// course's latent interpolation between two images.
+public protocol LatentInterpolator: AnyObject {
+    /// Decodes `(1 - a) z_first + a z_second` for `steps` evenly spaced a = 0 ... 1, where z is an image's latent
+    /// code: images [1, 1, 28, 28] in the model's pixel scaling -> [steps, 1, 28, 28].
+    func interpolate(_ first: Tensor, _ second: Tensor, steps: Int) -> Tensor
+}
+
 /// A model whose training loss can be measured on held-out images (validation).
 public protocol ValidationLoss: AnyObject {
     /// The sum over `images` of each image's training loss, without gradients; the images are samples

@@ -113,6 +113,8 @@ public final class VariationalAutoencoder: TrainableModel {
 
 extension VariationalAutoencoder: ImageSampler {}
 
+extension VariationalAutoencoder: LatentInterpolator {}
+
 extension VariationalAutoencoder: ValidationLoss {
     public func validationLossSum(_ images: Tensor, firstSample: Int, random: CounterRandom) -> Double {
         let context = ForwardContext(training: false, random: random, step: 0, firstSample: firstSample)

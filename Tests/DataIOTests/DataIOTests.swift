@@ -188,3 +188,27 @@ func peakResidentBytes() -> Int {
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
     return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
 }
+@Suite struct CaptionedGridTests {
+    /// Two 2x3 images at scale 4 with captions: each image pixel is a 4x4 block below its caption, on white.
+    @Test func imagesAreScaledUnderTheirCaptions() {
+        let pixels: [UInt8] = [0, 50, 100, 150, 200, 250] + [10, 10, 10, 10, 10, 10]
+        let grid = captionedGrid(pixels, imageHeight: 2, imageWidth: 3, columns: 2, scale: 4, title: "t", captions: ["0.0", "1.0"])
+        #expect(grid.channels == 3)
+        func pixel(_ x: Int, _ y: Int) -> UInt8 { grid.pixels[(y * grid.width + x) * 3] }
+        // Find the first image's top-left corner: the first black pixel below the title and captions.
+        let top = 12 + (14 + 12) + (14 + 6), left = (grid.width - (12 + 12 + 6 + 12 + 12)) / 2 + 12
+        #expect(pixel(left, top) == 0 && pixel(left + 3, top + 3) == 0 && pixel(left + 4, top) == 50 && pixel(left + 11, top + 7) == 250)
+        #expect(pixel(left - 1, top) == 255 && pixel(left + 12, top) == 255)  // white space between images
+        // The captions are drawn above the images (dark pixels in the caption band), the title above them.
+        let captionBand = (top - 20)..<(top - 6), titleBand = 12..<26
+        #expect(captionBand.contains { y in (0..<grid.width).contains { pixel($0, y) < 100 } })
+        #expect(titleBand.contains { y in (0..<grid.width).contains { pixel($0, y) < 100 } })
+    }
+
+    @Test func aWiderGapSetsColumnsApart() {
+        let pixels = [UInt8](repeating: 0, count: 3 * 4)
+        let plain = captionedGrid(pixels, imageHeight: 2, imageWidth: 2, columns: 3, scale: 3)
+        let apart = captionedGrid(pixels, imageHeight: 2, imageWidth: 2, columns: 3, scale: 3, widerGapAfterColumns: [0, 1])
+        #expect(plain.width == 12 + 3 * 6 + 2 * 6 + 12 && apart.width == plain.width + 2 * 30 && plain.height == 12 + 6 + 12)
+    }
+}

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Communication
+import DataIO
+import DistributedTraining
+import Evaluation
+import Foundation
+import JobFiles
+import Models
+import TensorCore
+
+/// A checkpoint's samples as a grid picture and/or a `.npy` of bytes, sharded across ranks under mpirun (the same
+/// bytes on any number of ranks, and the same images `gentrain eval` scores); or, for a model that encodes
+/// images, the course's latent interpolation strip between two test images.
+struct Sample: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Draw a checkpoint's samples (a grid PNG and/or uint8 .npy [N, 28, 28]), sharded under mpirun; or --interpolate I,J.")
+
+    @Argument(help: "A checkpoint file (.gtck).") var checkpoint: String
+    @Option(help: "Samples to draw.") var count = 64
+    @Option(help: "Seed of the latents (default: the job's; `gentrain eval` with the same seed scores the same samples).") var seed: UInt64?
+    @Option(help: "Write the samples (or the interpolation strip) as a PNG picture.") var output: String?
+    @Option(help: "Write the samples (or the strip) as a .npy of uint8 [N, 28, 28], quantized as the metrics quantize them.") var npy: String?
+    @Option(help: "Images per row of the grid.") var columns = 10
+    @Option(help: "I,J: the 11-step latent interpolation between test images I and J (models that encode images).") var interpolate: String?
+
+    /// Samples drawn per forward pass, at global indices that are multiples of it: the passes a one-rank `gentrain eval`
+    /// makes (`ImageEvaluation.batchSize`), whatever the number of ranks.
+    static let chunk = 250
+    /// Images the grid shows at most (the .npy holds them all).
+    static let gridLimit = 1000
+
+    func validate() throws {
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard columns >= 1 else { throw ValidationError("--columns must be at least 1") }
+        guard output != nil || npy != nil else { throw ValidationError("give --output FILE.png and/or --npy FILE.npy") }
+        if interpolate != nil, interpolationIndices() == nil { throw ValidationError("--interpolate takes two test image indices, e.g. 3,17") }
+    }
+
+    /// The two indices of `--interpolate I,J`, nil when it does not hold two non-negative numbers.
+    func interpolationIndices() -> (Int, Int)? {
+        guard let interpolate else { return nil }
+        let parts = interpolate.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let first = parts[0], let second = parts[1], first >= 0, second >= 0 else { return nil }
+        return (first, second)
+    }
+
+    func run() throws {
+        try runOnWorld("sample") { communicator in
+            if let indices = interpolationIndices() {
+                try agreeOnSuccess(communicator) { if communicator.rank == 0 { try writeInterpolation(indices.0, indices.1) } }
+            } else {
+                try drawSamples(communicator)
+            }
+        }
+    }
+
+    // MARK: - Samples
+
+    func drawSamples(_ communicator: Communicator) throws {
+        let (job, model, saved, sampler) = try onRankZeroFirst(communicator) { () throws -> (Job, any TrainableModel, Checkpoint, any ImageSampler) in
+            let (job, model, saved) = try loadModel(checkpointPath: checkpoint)
+            guard let sampler = model as? any ImageSampler else {
+                let hint = model is any LatentInterpolator ? ": it encodes images; --interpolate I,J draws the latent path between two test images"
+                    : model is any ImageClassifier ? ": it labels images (gentrain eval reports its accuracy)" : ""
+                throw ValidationError("\(checkpoint): the \(job.modelKind) model draws no samples\(hint)")
+            }
+            return (job, model, saved, sampler)
+        }
+        let seed = seed ?? job.seed
+        let random = evaluationRandom(seed: seed)
+        let chunks = FeatureShard.rows(of: (count + Self.chunk - 1) / Self.chunk, rank: communicator.rank, worldSize: communicator.size)
+        var mine: [Double] = []
+        for chunk in chunks {
+            let range = (chunk * Self.chunk)..<min((chunk + 1) * Self.chunk, count)
+            let images = sampler.sample(range, random: random, step: 0)
+            mine += images.scalars.map { Double(model.scaling.byte($0)) }
+        }
+        let all = try communicator.gather(mine)
+        guard communicator.rank == 0 else { return }
+        let bytes = all.map { UInt8($0) }
+        var written: [String] = []
+        if let npy {
+            try writeNumPy(bytes, shape: [count, 28, 28], to: npy)
+            written.append("\(npy) (uint8 [\(count), 28, 28])")
+        }
+        if let output {
+            let shown = min(count, Self.gridLimit)
+            let title = (shown < count ? "the first \(shown) of " : "") + "\(count) samples of \(job.name), step \(saved.step), seed \(seed)"
+            try captionedGrid(Array(bytes.prefix(shown * 784)), imageHeight: 28, imageWidth: 28, columns: columns, title: title).writePNG(to: output)
+            written.append(output)
+        }
+        print("\(count) samples of \(checkpoint) (step \(saved.step), seed \(seed)) on \(communicator.size) rank(s): " + written.joined(separator: ", "))
+    }
+
+    // MARK: - Interpolation
+
+    /// The course's figure: test images I and J at the ends, between them the 11 decoded points
+    /// `(1 - a) z_I + a z_J`, each titled with its a = 0.0 ... 1.0.
+    func writeInterpolation(_ first: Int, _ second: Int) throws {
+        let (job, model, saved) = try loadModel(checkpointPath: checkpoint)
+        guard let interpolator = model as? any LatentInterpolator else {
+            let hint = model is any ImageSampler ? "; it draws samples: leave out --interpolate" : ""
+            throw ValidationError("\(checkpoint): the \(job.modelKind) model does not encode images, so it has no latent path to draw\(hint)")
+        }
+        let resources = try EvaluationResources(job: job, metrics: [], reference: "test", evaluatorPath: nil)
+        let test = resources.reference
+        if let outside = [first, second].first(where: { $0 >= test.count }) {
+            throw ValidationError("--interpolate: there is no test image \(outside); the test split (\(resources.referenceName)) holds \(test.count) images, 0...\(test.count - 1)")
+        }
+        let strip = interpolator.interpolate(test.batch([first], scaling: model.scaling), test.batch([second], scaling: model.scaling), steps: 11)
+        let stripBytes = strip.scalars.map { model.scaling.byte($0) }
+        let size = test.imageSize
+        let ends = (test.pixels[(first * size)..<((first + 1) * size)], test.pixels[(second * size)..<((second + 1) * size)])
+        if let npy { try writeNumPy(stripBytes, shape: [11, 28, 28], to: npy) }
+        if let output {
+            let weights = (0...10).map { String(format: "%.1f", Double($0) / 10) }
+            let title = "(1 - a) z_\(first) + a z_\(second): test images \(first) and \(second) at the ends (\(job.name), step \(saved.step))"
+            try captionedGrid(Array(ends.0) + stripBytes + Array(ends.1), imageHeight: test.rows, imageWidth: test.columns, columns: 13, scale: 4, title: title,
+                              captions: ["test \(first)"] + weights + ["test \(second)"], widerGapAfterColumns: [0, 11]).writePNG(to: output)
+        }
+        print("latent interpolation of \(checkpoint) (step \(saved.step)) between test images \(first) and \(second): "
+              + [output, npy.map { "\($0) (uint8 [11, 28, 28])" }].compactMap { $0 }.joined(separator: ", "))
+    }
+}
