@@ -246,10 +246,14 @@ public final class Trainer {
 
     // MARK: - Pictures
 
-    /// Writes each picture as `<output>/<name><suffix>.png`.
-    func writePictures(_ pictures: [Picture], suffix: String) throws {
+    /// Writes each picture as `<output>/<name><suffix>.png`: its images three times their size, under its title
+    /// (followed by `titleSuffix`), each under its caption.
+    func writePictures(_ pictures: [Picture], suffix: String, titleSuffix: String = "") throws {
         for picture in pictures {
-            try imageGrid(picture.images, columns: picture.columns, range: model.scaling.range)
+            let shape = picture.images.shape
+            let bytes = picture.images.scalars.map(model.scaling.byte)
+            try captionedGrid(bytes, imageHeight: shape[2], imageWidth: shape[3], columns: picture.columns, scale: 3,
+                              title: picture.title + titleSuffix, captions: picture.captions)
                 .writePNG(to: job.output + "/" + picture.name + suffix + ".png")
         }
     }

@@ -187,6 +187,6 @@ extension Trainer {
         log("evaluation at step \(step): " + describeEvaluation(record))
         recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output) }
         let pictures = try model.evaluationPictures(random: evaluationRandom(seed: job.seed))
-        recordingWriteFailure(job.output) { try writePictures(pictures, suffix: String(format: "-step-%08d", step)) }
+        recordingWriteFailure(job.output) { try writePictures(pictures, suffix: String(format: "-step-%08d", step), titleSuffix: ", step \(step)") }
     }
 }

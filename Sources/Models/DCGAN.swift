@@ -124,11 +124,11 @@ public final class DCGAN: TrainableModel {
     // MARK: - Pictures and samples
 
     public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {
-        [Picture(name: "samples", images: sample(count: 40, random: random), columns: 10)]
+        [Picture(name: "samples", title: "40 samples of the generator", images: sample(count: 40, random: random), columns: 10)]
     }
 
     public func evaluationPictures(random: CounterRandom) -> [Picture] {
-        [Picture(name: "samples", images: sample(0..<40, random: random), columns: 10)]
+        [Picture(name: "samples", title: "40 samples of the generator", images: sample(0..<40, random: random), columns: 10)]
     }
 
     /// `count` generated images for latents drawn on a fixed sample stream.

@@ -101,8 +101,10 @@ public final class Gaussian: TrainableModel {
         guard sampleShape.count == 3, sampleCount > 0 else { return [] }
         let samples = try sample(count: sampleCount, random: random).map(Float.init)
         let meanImage = currentFit().mean.map(Float.init)
-        return [Picture(name: "mean", images: Tensor(shape: [1] + sampleShape, values: meanImage), columns: 1),
-                Picture(name: "samples", images: Tensor(shape: [sampleCount] + sampleShape, values: samples), columns: sampleCount)]
+        let fitted = statistics.map { " fitted to \($0.count) images" } ?? ""
+        return [Picture(name: "mean", title: "mean of the Gaussian" + fitted, images: Tensor(shape: [1] + sampleShape, values: meanImage), columns: 1),
+                Picture(name: "samples", title: "\(sampleCount) samples of the Gaussian" + fitted,
+                        images: Tensor(shape: [sampleCount] + sampleShape, values: samples), columns: min(sampleCount, 10))]
     }
 
     public func evaluationPictures(random: CounterRandom) -> [Picture] { [] }

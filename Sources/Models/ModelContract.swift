@@ -109,17 +109,24 @@ public struct TrainingBatch {
     }
 }
 
-/// A picture a model asks for: a grid of images, written as `<name>.png` (at an evaluation, `<name>-step-N.png`).
+/// A picture a model asks for: a grid of images under a title, each image optionally captioned, written as
+/// `<name>.png` (at an evaluation, `<name>-step-N.png`, its title followed by the step).
 public struct Picture {
     public let name: String
+    /// What the picture shows, e.g. "40 samples decoded from z ~ N(0, I)".
+    public let title: String
     /// [N, 1, 28, 28] in the model's pixel scaling.
     public let images: Tensor
     public let columns: Int
+    /// One caption above each image, or none.
+    public let captions: [String]
 
-    public init(name: String, images: Tensor, columns: Int) {
+    public init(name: String, title: String, images: Tensor, columns: Int, captions: [String] = []) {
         self.name = name
+        self.title = title
         self.images = images
         self.columns = columns
+        self.captions = captions
     }
 }
 
