@@ -9,7 +9,7 @@ import PackageDescription
 /// - `CConvolution`: direct convolution kernels for one channel on a side, compiled per vector width (AVX-512, AVX2).
 /// - `CPlatform`: OpenMP's thread team for gentrain's parallel loops, the CPU's vector extensions, OpenBLAS's kernels.
 /// - `TensorCore`: tensors, kernels, reverse-mode autodiff, layers, losses, optimizers.
-/// - `DataIO`: IDX datasets, PNG pictures.
+/// - `DataIO`: IDX datasets, PNG pictures, safetensors / npy / npz array files.
 /// - `Communication`: the typed MPI communicator (collectives, non-blocking all-reduce).
 /// - `Evaluation`: FID, KID and IS (Float64, sharded across ranks), feature files, the feature extractor.
 /// - `DistributedTraining` (at `Sources/Distributed`): the data-parallel trainer, checkpoints, watchdog.
@@ -58,7 +58,7 @@ let package = Package(
             path: "Sources/Launcher"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CPlatform"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TensorCore", "CZlib"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore", "JobFiles"], exclude: ["Fixtures"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore", "JobFiles", "DataIO"], exclude: ["Fixtures"]),
         .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation", "Models", "JobFiles"]),
         .testTarget(name: "JobFilesTests", dependencies: ["JobFiles", "Models"]),
         .testTarget(name: "LaunchPlanningTests", dependencies: ["LaunchPlanning", "JobFiles", "Models"], exclude: ["Golden"]),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite: the unit and multi-rank tests, then
-# (as root) the two-node test over network namespaces and the Slurm requeue test on a private cluster.
+# Installs what is missing, builds, and runs the whole test suite: the unit and multi-rank tests, the export check
+# against PyTorch (scripts/check-export.sh), then (as root) the two-node test over network namespaces and the Slurm
+# requeue test on a private cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh
@@ -15,6 +16,14 @@ swift test --skip-build "$@" 2>&1 | tee "$log"
 count=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} .* passed.*/\1/p' "$log" | tail -1)
 [ -n "$count" ] || { echo "no passing Swift Testing run found" >&2; exit 1; }
 
+# The export check against PyTorch (installs torch's CPU build, safetensors and numpy into a venv under ~/.cache).
+export_check="skipped (a filtered run)"
+if [ $# -eq 0 ]; then
+  echo "== gentrain export and forward against the PyTorch twins"
+  GENTRAIN="$PWD/.build/debug/gentrain" scripts/check-export.sh
+  export_check="export check passed"
+fi
+
 # The cluster tests need root (network namespaces, Slurm daemons); each ends with PASS or FAIL.
 clusters="skipped (they need root)"
 if [ "$(id -u)" -eq 0 ] && [ $# -eq 0 ]; then
@@ -24,4 +33,4 @@ if [ "$(id -u)" -eq 0 ] && [ $# -eq 0 ]; then
   GENTRAIN="$PWD/.build/debug/gentrain" scripts/slurm-test.sh
   clusters="two-node and Slurm tests passed"
 fi
-echo "tests: $count passed, 0 failed; $clusters"
+echo "tests: $count passed, 0 failed; $export_check; $clusters"

@@ -18,17 +18,15 @@ public struct SequenceDataset: TrainingData {
     public var sampleShape: [Int] { [length, dimension] }
 
     public static func load(path: String) throws(DatasetError) -> SequenceDataset {
-        let data = try readRegularFile(path)
-        let array = try NumPyArray(data, path: path)
-        guard array.shape.count == 3, array.shape[0] > 0, array.shape[1] > 0, array.shape[2] > 0 else {
-            throw DatasetError(path: path, problem: "shape \(array.shape): sequences are a 3-dimensional array [sequences, steps, values] with none empty")
+        let (shape, doubles) = try readNumPyValues(readRegularFile(path), path: path)
+        guard shape.count == 3, shape[0] > 0, shape[1] > 0, shape[2] > 0 else {
+            throw DatasetError(path: path, problem: "shape \(shape): sequences are a 3-dimensional array [sequences, steps, values] with none empty")
         }
-        let doubles = array.doubles
         if let bad = doubles.firstIndex(where: { !$0.isFinite }) {
-            let (t, d) = (array.shape[1], array.shape[2])
+            let (t, d) = (shape[1], shape[2])
             throw DatasetError(path: path, problem: "sequence \(bad / (t * d)), step \(bad / d % t), value \(bad % d): \(doubles[bad]) is not finite")
         }
-        return SequenceDataset(values: doubles.map(Float.init), length: array.shape[1], dimension: array.shape[2], source: path)
+        return SequenceDataset(values: doubles.map(Float.init), length: shape[1], dimension: shape[2], source: path)
     }
 
     public func batch(_ indices: some Collection<Int>, scaling: PixelScaling) -> Tensor {

@@ -1,4 +1,4 @@
-// Tables of numbers: rows of D values from a NumPy `.npy` array [N, D] (float32, float64, int64, uint8;
+// Tables of numbers: rows of D values from a NumPy `.npy` array [N, D] (float32, float64 or int64;
 // little-endian, C order) or a CSV file with a header line. Every value is checked: a ragged row, a
 // value that is not a number, NaN or infinity is an error naming the file, the row and the column.
 // Shape legend: values [count, dimension] Float64, row-major.
@@ -107,81 +107,24 @@ public struct TableDataset: TrainingData {
     // MARK: - NumPy
 
     static func readNumPy(_ data: Data, path: String) throws(DatasetError) -> TableDataset {
-        let array = try NumPyArray(data, path: path)
-        guard array.shape.count == 2, array.shape[1] > 0 else {
-            throw DatasetError(path: path, problem: "shape \(array.shape): a table is a 2-dimensional array [rows, columns]")
+        let (shape, values) = try readNumPyValues(data, path: path)
+        guard shape.count == 2, shape[1] > 0 else {
+            throw DatasetError(path: path, problem: "shape \(shape): a table is a 2-dimensional array [rows, columns]")
         }
-        let values = array.doubles
         if let bad = values.firstIndex(where: { !$0.isFinite }) {
-            throw DatasetError(path: path, problem: "row \(bad / array.shape[1]), column \(bad % array.shape[1]): \(values[bad]) is not finite")
+            throw DatasetError(path: path, problem: "row \(bad / shape[1]), column \(bad % shape[1]): \(values[bad]) is not finite")
         }
-        return TableDataset(values: values, dimension: array.shape[1], columnNames: (0..<array.shape[1]).map { "x\($0)" }, source: path)
+        return TableDataset(values: values, dimension: shape[1], columnNames: (0..<shape[1]).map { "x\($0)" }, source: path)
     }
 }
 
-/// An array from a `.npy` file, its shape checked against the file's size before anything is allocated.
-public struct NumPyArray: Sendable {
-    public enum Element: String, Sendable { case float32 = "<f4", float64 = "<f8", int64 = "<i8", uint8 = "|u1" }
-    public let shape: [Int]
-    public let element: Element
-    let payload: Data
-
-    public init(_ data: Data, path: String) throws(DatasetError) {
-        let bytes = [UInt8](data.prefix(65_546))
-        guard bytes.count >= 10, bytes.starts(with: [0x93] + Array("NUMPY".utf8)) else { throw DatasetError(path: path, problem: "not a .npy file") }
-        let (lengthSize, headerLength): (Int, Int) = switch bytes[6] {
-        case 1: (2, Int(bytes[8]) | Int(bytes[9]) << 8)
-        case 2, 3: (4, bytes.count >= 12 ? Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24 : -1)
-        default: (0, -1)
-        }
-        guard headerLength >= 0, 8 + lengthSize + headerLength <= bytes.count else {
-            throw DatasetError(path: path, problem: "unsupported or truncated .npy header (format version \(bytes[6]))")
-        }
-        let header = String(decoding: bytes[(8 + lengthSize)..<(8 + lengthSize + headerLength)], as: UTF8.self)
-        func field(_ key: String) -> Substring? {
-            header.range(of: "'\(key)':").map { header[$0.upperBound...].drop { $0 == " " } }
-        }
-        guard let description = field("descr"), let fortran = field("fortran_order"), let shapeText = field("shape"),
-              shapeText.hasPrefix("("), let close = shapeText.firstIndex(of: ")") else {
-            throw DatasetError(path: path, problem: "the .npy header lacks descr, fortran_order or shape")
-        }
-        let typeName = description.dropFirst().prefix { $0 != "'" }
-        guard let element = Element(rawValue: String(typeName)) ?? (typeName == "<u1" ? .uint8 : nil) else {
-            throw DatasetError(path: path, problem: "element type '\(typeName)' is not supported (little-endian float32, float64, int64 or uint8)")
-        }
-        guard fortran.hasPrefix("False") else { throw DatasetError(path: path, problem: "Fortran-ordered arrays are not supported (save in C order)") }
-        let parts = shapeText[shapeText.index(after: shapeText.startIndex)..<close].split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let shape = parts.compactMap { Int($0) }
-        guard shape.count == parts.count, shape.allSatisfy({ $0 >= 0 }) else {
-            throw DatasetError(path: path, problem: "shape (\(parts.joined(separator: ", "))) is not a list of sizes")
-        }
-        let size = element == .uint8 ? 1 : element == .float32 ? 4 : 8
-        let (count, overflow) = shape.reduce((1, false)) { partial, dimension in
-            let (product, overflowed) = partial.0.multipliedReportingOverflow(by: dimension)
-            return (product, partial.1 || overflowed)
-        }
-        let offset = 8 + lengthSize + headerLength
-        guard !overflow, count <= (data.count - offset) / size else {
-            throw DatasetError(path: path, problem: "shape \(shape) needs more bytes than the file's \(data.count - offset) after its header")
-        }
-        guard count * size == data.count - offset else {
-            throw DatasetError(path: path, problem: "\(data.count - offset - count * size) bytes beyond the \(shape) array")
-        }
-        self.shape = shape
-        self.element = element
-        payload = data.subdata(in: offset..<data.count)
-    }
-
-    /// The values as Double, in C order.
-    public var doubles: [Double] {
-        payload.withUnsafeBytes { raw in
-            switch element {
-            case .float32: (0..<(raw.count / 4)).map { Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))) }
-            case .float64: (0..<(raw.count / 8)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
-            case .int64: (0..<(raw.count / 8)).map { Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))) }
-            case .uint8: raw.map { Double($0) }
-            }
-        }
+/// A `.npy` file's array as Double values and its shape, errors as dataset errors.
+func readNumPyValues(_ data: Data, path: String) throws(DatasetError) -> (shape: [Int], values: [Double]) {
+    let array: NamedArray
+    do { array = try NumPyArray.decode([UInt8](data), name: "", path: path) } catch { throw DatasetError(path: path, problem: error.problem) }
+    switch array.elements {
+    case .float32(let values): return (array.shape, values.map(Double.init))
+    case .float64(let values): return (array.shape, values)
+    case .int64(let values): return (array.shape, values.map(Double.init))
     }
 }

@@ -30,21 +30,3 @@ struct Inspect: ParsableCommand {
         }
     }
 }
-
-/// Writes a weights-only copy of a checkpoint (no optimizer state): what an evaluator or a published model needs.
-struct Export: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Write a weights-only copy of a checkpoint (optimizer state dropped; params_sha256 unchanged).")
-
-    @Argument(help: "A checkpoint file (.gtck).") var checkpoint: String
-    @Option(help: "The file to write.") var output: String
-
-    func run() throws {
-        var saved = try Checkpoint.read(path: checkpoint)
-        saved.groups = saved.groups.map { group in
-            Checkpoint.Group(name: group.name, values: group.values, state: group.state, optimizerState: [], optimizerIterations: group.optimizerIterations)
-        }
-        try saved.write(to: output)
-        print("\(output): weights of \(checkpoint) (step \(saved.step)), params_sha256 \(saved.parametersSHA256)")
-    }
-}

@@ -23,6 +23,9 @@ public final class ConvolutionalEncoderTrunk {
     }
 
     public func callAsFunction(_ x: Variable) -> Variable { flatten(layers.reduce(x) { $1($0) }) }
+
+    /// The four convolutions, for export.
+    var pytorchLayers: [any PyTorchLayer] { layers }
 }
 
 /// The decoder shared by the autoencoder and the VAE: [N, z] -> [N, 1, 28, 28], `lastActivation` on the output.
@@ -43,6 +46,9 @@ public final class ConvolutionalDecoder {
     public func callAsFunction(_ z: Variable) -> Variable {
         layers.reduce(reshape(dense(z), [z.shape[0], 64, 7, 7])) { $1($0) }
     }
+
+    /// The dense layer and the four transposed convolutions, for export.
+    var pytorchLayers: [any PyTorchLayer] { [dense as any PyTorchLayer] + layers.map { $0 as any PyTorchLayer } }
 }
 
 // MARK: - Model
@@ -119,6 +125,19 @@ extension Autoencoder: LatentInterpolator {}
 extension Autoencoder: ValidationLoss {
     public func validationLossSum(_ images: Tensor, firstSample: Int, random: CounterRandom) -> Double {
         Double(withoutGradient { loss(images, weight: Float(images.shape[0])).value.scalar })
+    }
+}
+
+// MARK: - Export and inference
+
+extension Autoencoder: PyTorchExportable, InferencePasses {
+    public var pytorchLayers: [any PyTorchLayer] { trunk.pytorchLayers + [toLatent as any PyTorchLayer] + decoder.pytorchLayers }
+
+    /// `latent` and `reconstruction` of images, `decoded` of latents.
+    public var inferencePasses: [InferencePass] {
+        [InferencePass(name: "latent", sampleShape: [1, 28, 28]) { self.encode(Variable($0)).value },
+         InferencePass(name: "reconstruction", sampleShape: [1, 28, 28]) { self.decode(self.encode(Variable($0))).value },
+         InferencePass(name: "decoded", sampleShape: [latentSize]) { self.decode(Variable($0)).value }]
     }
 }
 

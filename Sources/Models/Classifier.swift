@@ -110,3 +110,17 @@ extension Classifier: ImageClassifier {
         return (features.value, logits(features: features).value)
     }
 }
+
+// MARK: - Export and inference
+
+extension Classifier: PyTorchExportable, InferencePasses {
+    public var pytorchLayers: [any PyTorchLayer] {
+        zip(convolutions, normalizations).flatMap { [$0 as any PyTorchLayer, $1] } + [hidden as any PyTorchLayer, output]
+    }
+
+    /// `features` (Dense(64) before its ReLU) and `logits` of images, batch norm on its running statistics.
+    public var inferencePasses: [InferencePass] {
+        [InferencePass(name: "features", sampleShape: [1, 28, 28]) { self.features(Variable($0)).value },
+         InferencePass(name: "logits", sampleShape: [1, 28, 28]) { self.logits(Variable($0), context: .inference).value }]
+    }
+}

@@ -33,6 +33,9 @@ public final class Discriminator {
     public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
         dense(dropout(flatten(convolutions.reduce(x) { $1($0) }), context: context))
     }
+
+    /// The convolutions and the dense layer, for export.
+    var pytorchLayers: [any PyTorchLayer] { convolutions.map { $0 as any PyTorchLayer } + [dense as any PyTorchLayer] }
 }
 
 /// The generator: latents [N, 100] -> images [N, 1, 28, 28] in [-1, 1].
@@ -53,6 +56,9 @@ public final class Generator {
     public func callAsFunction(_ z: Variable) -> Variable {
         output(upsampling.reduce(reshape(dense(z), [z.shape[0], 256, 7, 7])) { $1($0) })
     }
+
+    /// The dense layer, the transposed convolutions and the output convolution, for export.
+    var pytorchLayers: [any PyTorchLayer] { [dense as any PyTorchLayer] + upsampling.map { $0 as any PyTorchLayer } + [output as any PyTorchLayer] }
 }
 
 // MARK: - Model
@@ -142,3 +148,15 @@ public final class DCGAN: TrainableModel {
 }
 
 extension DCGAN: ImageSampler {}
+
+// MARK: - Export and inference
+
+extension DCGAN: PyTorchExportable, InferencePasses {
+    public var pytorchLayers: [any PyTorchLayer] { generator.pytorchLayers + discriminator.pytorchLayers }
+
+    /// `generator` (latents to images) and `discriminator` (images to logits, dropout off).
+    public var inferencePasses: [InferencePass] {
+        [InferencePass(name: "generator", sampleShape: [latentSize]) { self.generator(Variable($0)).value },
+         InferencePass(name: "discriminator", sampleShape: [1, 28, 28]) { self.discriminator(Variable($0), context: .inference).value }]
+    }
+}

@@ -45,7 +45,10 @@ public final class Gaussian: TrainableModel {
         self.sampleCount = sampleCount
         group = ParameterGroup(name: "gaussian", seed: 0)
         mean = group.registerState("mean", initial: Tensor(zeros: [dimension]), agreement: .replicated)
-        covariance = group.registerState("covariance", initial: Tensor(zeros: [dimension, dimension]), agreement: .replicated)
+        // Before its fit, the standard normal N(0, I).
+        let size = sampleShape.reduce(1, *)
+        let identity = (0..<(size * size)).map { $0 / size == $0 % size ? Float(1) : 0 }
+        covariance = group.registerState("covariance", initial: Tensor(shape: [dimension, dimension], values: identity), agreement: .replicated)
     }
 
     public var groups: [ParameterGroup] { [group] }
@@ -163,4 +166,44 @@ public final class Gaussian: TrainableModel {
     }
 
     func format(_ values: [Double]) -> String { "[" + values.map { String(format: "%.6g", $0) }.joined(separator: ", ") + "]" }
+}
+
+// MARK: - Export and inference
+
+extension Gaussian: ArrayExportable, InferencePasses {
+    /// `mean` [D] and `covariance` [D, D] in Float64 (as numpy.cov gives them), plus the regulariser used for sampling.
+    public func exportedArrays(step: Int) -> [NamedArray] {
+        let (meanValues, covarianceValues) = currentFit()
+        return [NamedArray(name: "mean", shape: [dimension], elements: .float64(meanValues)),
+                NamedArray(name: "covariance", shape: [dimension, dimension], elements: .float64(covarianceValues)),
+                NamedArray(name: "regularization", shape: [], elements: .float64([regularization]))]
+    }
+
+    public var exportMetadata: [String: String] { ["format": "np", "model": "gaussian"] }
+
+    /// `log_density`: rows [N, D] -> log N(x; mean, covariance + regularization I) [N, 1].
+    public var inferencePasses: [InferencePass] {
+        [InferencePass(name: "log_density", sampleShape: [dimension]) { [self] rows in
+            let (meanValues, covarianceValues) = currentFit()
+            let n = dimension, count = rows.shape[0]
+            guard let factor = regularizedFactor(covarianceValues).factor else {
+                return Tensor(repeating: -.infinity, shape: [count, 1])
+            }
+            let logDeterminant = (0..<n).reduce(0.0) { $0 + 2 * log(factor[$1 * n + $1]) }
+            let values = rows.scalars
+            var result = [Float](repeating: 0, count: count)
+            var solved = [Double](repeating: 0, count: n)
+            for row in 0..<count {
+                var distance = 0.0
+                for i in 0..<n {
+                    var value = Double(values[row * n + i]) - meanValues[i]
+                    for k in 0..<i { value -= factor[i * n + k] * solved[k] }
+                    solved[i] = value / factor[i * n + i]
+                    distance += solved[i] * solved[i]
+                }
+                result[row] = Float(-0.5 * (Double(n) * log(2 * Double.pi) + logDeterminant + distance))
+            }
+            return Tensor(shape: [count, 1], values: result)
+        }]
+    }
 }

@@ -122,3 +122,17 @@ extension VariationalAutoencoder: ValidationLoss {
         return Double(withoutGradient { loss(images, context: context, weight: 1).total.value.scalar })
     }
 }
+
+// MARK: - Export and inference
+
+extension VariationalAutoencoder: PyTorchExportable, InferencePasses {
+    public var pytorchLayers: [any PyTorchLayer] { trunk.pytorchLayers + [meanHead as any PyTorchLayer, logVarianceHead] + decoder.pytorchLayers }
+
+    /// `mean`, `log_variance` and `reconstruction` (decoded from the mean) of images, `decoded` of latents.
+    public var inferencePasses: [InferencePass] {
+        [InferencePass(name: "mean", sampleShape: [1, 28, 28]) { self.encode(Variable($0)).mean.value },
+         InferencePass(name: "log_variance", sampleShape: [1, 28, 28]) { self.encode(Variable($0)).logVariance.value },
+         InferencePass(name: "reconstruction", sampleShape: [1, 28, 28]) { self.decode(self.encode(Variable($0)).mean).value },
+         InferencePass(name: "decoded", sampleShape: [latentSize]) { self.decode(Variable($0)).value }]
+    }
+}

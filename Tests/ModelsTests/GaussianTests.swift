@@ -34,6 +34,24 @@ func relativeError(_ a: [Double], _ b: [Double]) -> Double {
         #expect(model.mean.value.scalars == fit.mean.map(Float.init))
     }
 
+    /// The export holds the Float64 fit under its own names, and `log_density` is the log-density numpy's fit gives.
+    @Test func exportAndLogDensity() throws {
+        let reference = try numpyHeights()
+        let model = Gaussian(sampleShape: [2])
+        _ = try model.trainStep(TrainingBatch(images: heightRows()), context: StepContext(forward: ForwardContext(training: true), globalBatch: 12))
+        let arrays = Dictionary(uniqueKeysWithValues: model.exportedArrays(step: 1).map { ($0.name, $0) })
+        guard case .float64(let mean) = arrays["mean"]?.elements, case .float64(let covariance) = arrays["covariance"]?.elements else {
+            Issue.record("mean and covariance are not exported as float64")
+            return
+        }
+        #expect(relativeError(mean, try #require(reference["mean"] as? [Double])) < 1e-13 && arrays["covariance"]?.shape == [2, 2])
+        #expect(relativeError(covariance, try #require(reference["covariance"] as? [[Double]]).flatMap { $0 }) < 1e-13)
+        let pass = try #require(model.inferencePasses.first { $0.name == "log_density" })
+        let densities = pass(heightRows()).scalars.map(Double.init)
+        let meanDensity = densities.reduce(0, +) / 12
+        #expect(abs(meanDensity - (reference["mean_log_likelihood"] as? Double ?? 0)) < 1e-5 * abs(meanDensity))
+    }
+
     /// Samples x = mean + L z: over many of them the sample mean and covariance approach the fit's.
     @Test func samplesFollowTheFit() throws {
         let model = Gaussian(sampleShape: [2])

@@ -1,0 +1,135 @@
+"""Checks `gentrain export` against PyTorch, model by model (scripts/check-export.sh runs it in a venv).
+
+For each job: train 2 tiny steps with gentrain, export safetensors and npz, load the safetensors into the PyTorch
+twin (scripts/torch_twins.py) with load_state_dict(strict=True), check that the npz holds the same arrays, then run
+gentrain's inference passes (`gentrain forward`) and the twin's on the same inputs and compare to 1e-5.
+
+Usage: check_export.py GENTRAIN_BINARY WORK_FOLDER [JOB ...]   (default: every job of jobs/ below)
+Prints one line per model and pass with the largest absolute difference; exits 1 on any failure.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import safetensors.numpy
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_twins  # noqa: E402
+
+JOBS = ["autoencoder-fashion", "vae-fashion", "dcgan-bags", "evaluator-fashion"]
+TOLERANCE = 1e-5
+SAMPLES = 4
+
+
+def gentrain(binary, *arguments):
+    result = subprocess.run([binary, *arguments], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"gentrain {' '.join(arguments)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def check(binary, folder, job):
+    output = os.path.join(folder, job)
+    gentrain(binary, "train", f"jobs/{job}.yaml", "--resume", "never", "--set", "train.steps=2", "--set", "train.batch_size=8",
+             "--set", "eval.every_epochs=0", "--set", f"output={output}")
+    checkpoint = os.path.join(output, "checkpoints", "step-0000000002.gtck")
+    exported = {}
+    for format in ("safetensors", "npz"):
+        exported[format] = os.path.join(folder, f"{job}.{format}")
+        gentrain(binary, "export", checkpoint, "--format", format, "--output", exported[format])
+
+    # The safetensors file: numpy reads it, its metadata says "pt", the twin loads it strictly.
+    arrays = safetensors.numpy.load_file(exported["safetensors"])
+    with open(exported["safetensors"], "rb") as file:
+        header = json.loads(file.read(int.from_bytes(file.read(8), "little")))
+    failures = []
+    if header.get("__metadata__") != {"format": "pt"}:
+        failures.append(f"metadata {header.get('__metadata__')}, expected {{'format': 'pt'}}")
+    kind = model_kind(job)
+    twin = torch_twins.TWINS[kind]()
+    try:
+        twin.load_state_dict({name: torch.from_numpy(value.copy()) for name, value in arrays.items()}, strict=True)
+    except RuntimeError as error:
+        return [], failures + [f"load_state_dict(strict=True) refuses the export: {error}"]
+    twin.eval()
+    # load_state_dict casts silently: the dtypes must be the twin's own (int64 num_batches_tracked).
+    for name, value in twin.state_dict().items():
+        if str(value.dtype).removeprefix("torch.") != str(arrays[name].dtype):
+            failures.append(f"{name}: exported as {arrays[name].dtype}, the twin holds {value.dtype}")
+
+    # The npz holds the same arrays, bit for bit.
+    with np.load(exported["npz"]) as archive:
+        if sorted(archive.files) != sorted(arrays):
+            failures.append(f"npz names {sorted(archive.files)} differ from safetensors names {sorted(arrays)}")
+        for name in archive.files:
+            if name in arrays and (archive[name].dtype != arrays[name].dtype or not np.array_equal(archive[name], arrays[name])):
+                failures.append(f"npz array {name} differs from the safetensors one")
+
+    # The same inputs through gentrain and the twin: one `gentrain forward` per input shape runs every pass that
+    # takes it, and the twin must have the same passes.
+    random = np.random.default_rng(12)
+    lines = []
+    passes = twin.passes()
+    for sample_shape in sorted({shape for shape, _ in passes.values()}):
+        if sample_shape == torch_twins.IMAGE:
+            low, high = twin.pixels
+            inputs = (low + (high - low) * random.random((SAMPLES, *sample_shape))).astype(np.float32)
+        else:
+            inputs = random.standard_normal((SAMPLES, *sample_shape)).astype(np.float32)
+        label = "x".join(map(str, sample_shape))
+        input_path = os.path.join(folder, f"{job}-{label}-input.npy")
+        output_path = os.path.join(folder, f"{job}-{label}-output.npz")
+        np.save(input_path, inputs)
+        gentrain(binary, "forward", checkpoint, "--input", input_path, "--output", output_path)
+        with np.load(output_path) as archive:
+            outputs = {name: archive[name] for name in archive.files}
+        twins = sorted(name for name, (shape, _) in passes.items() if shape == sample_shape)
+        if sorted(outputs) != twins:
+            failures.append(f"inputs {sample_shape}: gentrain's passes {sorted(outputs)}, the twin's {twins}")
+        for name in twins:
+            if name not in outputs:
+                continue
+            ours = outputs[name]
+            with torch.no_grad():
+                theirs = passes[name][1](torch.from_numpy(inputs)).numpy()
+            if ours.shape != theirs.shape:
+                failures.append(f"{name}: gentrain's output has shape {ours.shape}, the twin's {theirs.shape}")
+                continue
+            difference = float(np.max(np.abs(ours - theirs)))
+            lines.append(f"{kind} {name}: max abs difference {difference:.2e} (outputs up to {float(np.max(np.abs(theirs))):.3g})")
+            if not difference <= TOLERANCE:
+                failures.append(f"{name}: max abs difference {difference:.3g} > {TOLERANCE}")
+    return lines, failures
+
+
+def model_kind(job):
+    """model.kind of jobs/<job>.yaml (written `model: {kind: NAME, ...}`)."""
+    with open(f"jobs/{job}.yaml") as file:
+        found = re.search(r"^model:\s*\{\s*kind:\s*([A-Za-z0-9_-]+)", file.read(), re.MULTILINE)
+    if not found:
+        sys.exit(f"jobs/{job}.yaml: no line 'model: {{kind: ...}}'")
+    return found.group(1)
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    binary, folder, jobs = sys.argv[1], sys.argv[2], sys.argv[3:] or JOBS
+    failed = False
+    for job in jobs:
+        lines, failures = check(binary, folder, job)
+        for line in lines:
+            print(line)
+        for failure in failures:
+            print(f"FAIL {job}: {failure}")
+        failed = failed or bool(failures)
+        print(f"{job}: {'FAIL' if failures else 'ok'}", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
