@@ -106,6 +106,42 @@ def check(binary, folder, job):
     return lines, failures
 
 
+def check_gaussian(binary, folder, job="gaussian-heights"):
+    """The Gaussian's export against numpy's own fit of data/heights.csv: safetensors.numpy and numpy.load read it,
+    `mean` and `covariance` are np.mean and np.cov to 1e-12, and `gentrain forward`'s log_density is numpy's."""
+    output = os.path.join(folder, job)
+    gentrain(binary, "train", f"jobs/{job}.yaml", "--resume", "never", "--set", f"output={output}")
+    checkpoint = os.path.join(output, "checkpoints", "step-0000000001.gtck")
+    rows = np.loadtxt("data/heights.csv", delimiter=",", skiprows=1)
+    expected = {"mean": rows.mean(axis=0), "covariance": np.cov(rows.T)}
+    failures, lines = [], []
+    for format, load in (("safetensors", safetensors.numpy.load_file), ("npz", lambda path: dict(np.load(path)))):
+        path = os.path.join(folder, f"{job}.{format}")
+        gentrain(binary, "export", checkpoint, "--format", format, "--output", path)
+        arrays = load(path)
+        for name, value in expected.items():
+            if name not in arrays or arrays[name].dtype != np.float64 or arrays[name].shape != value.shape:
+                failures.append(f"{format}: {name} missing or not float64 {value.shape}")
+                continue
+            error = float(np.max(np.abs(arrays[name] - value) / np.abs(value).max()))
+            lines.append(f"gaussian {format} {name}: relative difference from numpy {error:.1e}")
+            if not error <= 1e-12:
+                failures.append(f"{format}: {name} differs from numpy's by {error:.3g}")
+    input_path, output_path = os.path.join(folder, f"{job}-input.npy"), os.path.join(folder, f"{job}-output.npz")
+    np.save(input_path, rows.astype(np.float32))
+    gentrain(binary, "forward", checkpoint, "--input", input_path, "--output", output_path)
+    with np.load(output_path) as archive:
+        ours = archive["log_density"].reshape(-1)
+    centred = rows.astype(np.float32).astype(np.float64) - expected["mean"]
+    mahalanobis = np.einsum("ij,ij->i", centred, np.linalg.solve(expected["covariance"], centred.T).T)
+    theirs = -0.5 * (2 * np.log(2 * np.pi) + np.linalg.slogdet(expected["covariance"])[1] + mahalanobis)
+    difference = float(np.max(np.abs(ours - theirs)))
+    lines.append(f"gaussian log_density: max abs difference from numpy {difference:.2e}")
+    if not difference <= 1e-5:
+        failures.append(f"log_density differs from numpy's by {difference:.3g}")
+    return lines, failures
+
+
 def model_kind(job):
     """model.kind of jobs/<job>.yaml (written `model: {kind: NAME, ...}`)."""
     with open(f"jobs/{job}.yaml") as file:
@@ -120,8 +156,8 @@ def main():
         sys.exit(__doc__)
     binary, folder, jobs = sys.argv[1], sys.argv[2], sys.argv[3:] or JOBS
     failed = False
-    for job in jobs:
-        lines, failures = check(binary, folder, job)
+    for job in jobs + (["gaussian-heights"] if not sys.argv[3:] else []):
+        lines, failures = check_gaussian(binary, folder, job) if job == "gaussian-heights" else check(binary, folder, job)
         for line in lines:
             print(line)
         for failure in failures:

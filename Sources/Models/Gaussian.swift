@@ -30,10 +30,13 @@ public final class Gaussian: TrainableModel {
     public let dimension: Int
     public let regularization: Double
     public let sampleCount: Int
-    /// The fit as checkpoints keep it (Float32; the same on every rank).
+    /// The fit as checkpoints keep it, the same on every rank: each Float64 value as its nearest Float32 and the
+    /// Float32 residual (`Double(value) + Double(residual)` is the Float64 value to about 1e-14 relative).
     public let group: ParameterGroup
     let mean: Parameter
+    let meanResidual: Parameter
     let covariance: Parameter
+    let covarianceResidual: Parameter
     /// The Float64 fit of the last step (nil after a restore: then the checkpoint's Float32 values are used).
     public private(set) var statistics: GaussianStatistics?
     static let sampleStream: UInt32 = 0x4741_5553
@@ -45,10 +48,12 @@ public final class Gaussian: TrainableModel {
         self.sampleCount = sampleCount
         group = ParameterGroup(name: "gaussian", seed: 0)
         mean = group.registerState("mean", initial: Tensor(zeros: [dimension]), agreement: .replicated)
+        meanResidual = group.registerState("mean.residual", initial: Tensor(zeros: [dimension]), agreement: .replicated)
         // Before its fit, the standard normal N(0, I).
         let size = sampleShape.reduce(1, *)
         let identity = (0..<(size * size)).map { $0 / size == $0 % size ? Float(1) : 0 }
         covariance = group.registerState("covariance", initial: Tensor(shape: [dimension, dimension], values: identity), agreement: .replicated)
+        covarianceResidual = group.registerState("covariance.residual", initial: Tensor(zeros: [dimension, dimension]), agreement: .replicated)
     }
 
     public var groups: [ParameterGroup] { [group] }
@@ -139,15 +144,25 @@ public final class Gaussian: TrainableModel {
 
     // MARK: - Helpers
 
-    /// The Float64 fit of the last step, else the checkpoint's Float32 values.
+    /// The Float64 fit of the last step, else the checkpoint's (value and residual).
     func currentFit() -> (mean: [Double], covariance: [Double]) {
         if let statistics { return (statistics.mean, statistics.covariance) }
-        return (mean.value.scalars.map(Double.init), covariance.value.scalars.map(Double.init))
+        func restored(_ value: Parameter, _ residual: Parameter) -> [Double] {
+            zip(value.value.scalars, residual.value.scalars).map { Double($0) + Double($1) }
+        }
+        return (restored(mean, meanResidual), restored(covariance, covarianceResidual))
     }
 
     func store(mean meanValues: [Double], covariance covarianceValues: [Double]) {
-        for (index, value) in meanValues.enumerated() { group.state.pointer[mean.entry.offset + index] = Float(value) }
-        for (index, value) in covarianceValues.enumerated() { group.state.pointer[covariance.entry.offset + index] = Float(value) }
+        func write(_ values: [Double], _ value: Parameter, _ residual: Parameter) {
+            for (index, number) in values.enumerated() {
+                let nearest = Float(number)
+                group.state.pointer[value.entry.offset + index] = nearest
+                group.state.pointer[residual.entry.offset + index] = Float(number - Double(nearest))
+            }
+        }
+        write(meanValues, mean, meanResidual)
+        write(covarianceValues, covariance, covarianceResidual)
     }
 
     func regularizedFactor(_ covarianceValues: [Double]) -> (factor: [Double]?, failedPivot: Int) {
