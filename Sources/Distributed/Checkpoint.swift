@@ -1,12 +1,14 @@
 // Checkpoints: one file per save, written atomically by rank 0.
 //
 // Layout (little-endian): "GTCK", format version (UInt32), header length (UInt64), header (JSON:
-// job, run, step, epoch, world size, groups with their value/state/optimizer counts), then per group its
+// job, run, step, epoch, world size, groups with their value/state/optimizer counts and their layout: each
+// parameter's and state tensor's name and shape), then per group its
 // values, state and optimizer state as Float32, then a CRC-32 of everything before it.
 //
 // The run is an identity drawn when a run starts afresh and carried by every checkpoint of it, across
 // resumes: clean-up removes only the run's own older checkpoints. Checkpoints written before it existed
-// have none and stay readable.
+// have none and stay readable, as do checkpoints written before groups recorded their layout (then only the
+// counts are checked).
 
 import CZlib
 import Foundation
@@ -18,6 +20,17 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(problem)" }
 }
 
+/// One named tensor of a saved buffer, in buffer order.
+public struct TensorLayout: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var name: String
+    public var shape: [Int]
+    public init(name: String, shape: [Int]) {
+        self.name = name
+        self.shape = shape
+    }
+    public var description: String { "\(name) \(shape)" }
+}
+
 /// Everything needed to continue a run.
 public struct Checkpoint: Sendable {
     /// One parameter group's saved buffers.
@@ -27,12 +40,19 @@ public struct Checkpoint: Sendable {
         public var state: [Float]
         public var optimizerState: [Float]
         public var optimizerIterations: Int
-        public init(name: String, values: [Float], state: [Float], optimizerState: [Float], optimizerIterations: Int) {
+        /// The tensors `values` holds, in order (nil in checkpoints written before layouts were recorded).
+        public var parameterLayout: [TensorLayout]?
+        /// The tensors `state` holds, in order (nil likewise).
+        public var stateLayout: [TensorLayout]?
+        public init(name: String, values: [Float], state: [Float], optimizerState: [Float], optimizerIterations: Int,
+                    parameterLayout: [TensorLayout]? = nil, stateLayout: [TensorLayout]? = nil) {
             self.name = name
             self.values = values
             self.state = state
             self.optimizerState = optimizerState
             self.optimizerIterations = optimizerIterations
+            self.parameterLayout = parameterLayout
+            self.stateLayout = stateLayout
         }
     }
 
@@ -54,6 +74,8 @@ public struct Checkpoint: Sendable {
         var state: Int
         var optimizerState: Int
         var optimizerIterations: Int
+        var parameterLayout: [TensorLayout]?
+        var stateLayout: [TensorLayout]?
     }
 
     public static let formatVersion: UInt32 = 1
@@ -90,7 +112,8 @@ public struct Checkpoint: Sendable {
                             stepInEpoch: stepInEpoch, worldSize: worldSize,
                             groups: groups.map { GroupHeader(name: $0.name, values: $0.values.count, state: $0.state.count,
                                                              optimizerState: $0.optimizerState.count,
-                                                             optimizerIterations: $0.optimizerIterations) })
+                                                             optimizerIterations: $0.optimizerIterations,
+                                                             parameterLayout: $0.parameterLayout, stateLayout: $0.stateLayout) })
         let headerBytes = [UInt8](try! JSONEncoder().encode(header))
         var bytes = Self.magic
         appendLittleEndian(&bytes, Self.formatVersion)
@@ -168,8 +191,14 @@ public struct Checkpoint: Sendable {
             guard let values = floats(group.values), let state = floats(group.state), let optimizerState = floats(group.optimizerState) else {
                 throw CheckpointError(path: path, problem: "shorter than its header says")
             }
+            for (layout, count) in [(group.parameterLayout, values.count), (group.stateLayout, state.count)] {
+                if let layout, layout.reduce(0, { $0 + $1.shape.reduce(1, *) }) != count {
+                    throw CheckpointError(path: path, problem: "group \(group.name): its layout does not add up to its \(count) values")
+                }
+            }
             groups.append(Group(name: group.name, values: values, state: state, optimizerState: optimizerState,
-                                optimizerIterations: group.optimizerIterations))
+                                optimizerIterations: group.optimizerIterations, parameterLayout: group.parameterLayout,
+                                stateLayout: group.stateLayout))
         }
         guard position == bytes.count - 4 else { throw CheckpointError(path: path, problem: "longer than its header says") }
         return Checkpoint(job: header.job, run: header.run, gentrainVersion: header.gentrainVersion, step: header.step, epoch: header.epoch,

@@ -109,6 +109,7 @@ public final class Trainer {
         var lastCheckpoint = Date()
         let random = CounterRandom(seed: job.seed)
         while step < totalSteps {
+            try growIfDue(step: step)
             let epoch = step / schedule.stepsPerEpoch
             if schedule.mode == .epoch && permutation?.epoch != epoch { permutation = (epoch, schedule.permutation(epoch: epoch)) }
             let positions = BatchShare(of: schedule.perStep, rank: communicator.rank, worldSize: communicator.size).samples
@@ -204,9 +205,7 @@ public final class Trainer {
 
     /// Every rank compares what must agree before the first step; on a difference all stop with the same message.
     func handshake() throws {
-        let layout = model.groups.flatMap { group in
-            group.entries.map { "\(group.name).\($0.name)\($0.shape)" } + group.stateEntries.map { "\(group.name).\($0.name)\($0.shape) \($0.agreement)" }
-        }.joined(separator: ";")
+        let layout = layoutDescription(model.groups)
         let jobDigest = fnv1a(job.canonicalJSON)
         let fields: [(String, UInt64)] = [
             ("gentrain version", fnv1a(gentrainVersion)), ("world size", UInt64(communicator.size)),

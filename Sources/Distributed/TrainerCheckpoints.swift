@@ -10,12 +10,18 @@ import JobFiles
 import Models
 import TensorCore
 
-/// Sets a model's parameters, normalisation statistics and optimizer state from a checkpoint.
+/// Sets a model's parameters, state and optimizer state from a checkpoint (a growing model grown to the checkpoint's
+/// phase first); a layout that differs from the checkpoint's is refused naming the first tensor that differs.
 public func applyCheckpoint(_ checkpoint: Checkpoint, to model: any TrainableModel) throws {
+    grow(model, toPhase: { $0.layoutPhase(afterSteps: checkpoint.step) })
     guard checkpoint.groups.count == model.groups.count else {
         throw TrainingError(message: "the checkpoint has \(checkpoint.groups.count) parameter groups, the model \(model.groups.count)")
     }
     for (group, saved) in zip(model.groups, checkpoint.groups) {
+        let difference = saved.name != group.name ? nil
+            : saved.parameterLayout.flatMap { firstLayoutDifference(saved: $0, model: group.entries, in: group.name, kind: "parameter") }
+            ?? saved.stateLayout.flatMap { firstLayoutDifference(saved: $0, model: group.stateEntries, in: group.name, kind: "state tensor") }
+        if let difference { throw TrainingError(message: difference) }
         guard saved.name == group.name, saved.values.count == group.parameterCount, saved.state.count == group.state.count else {
             throw TrainingError(message: "checkpoint group \(saved.name) does not match the model's \(group.name)")
         }
@@ -69,6 +75,11 @@ extension Trainer {
         try communicator.broadcast(&header, count: 2)
         if header[1] != 0 {
             throw TrainingError(message: communicator.rank == 0 ? failure : "rank 0 could not restore the run")
+        }
+        if model is any GrowingModel {
+            // Rank 0 grew to the checkpoint's phase when it applied it; the others grow now, before receiving its buffers.
+            grow(model, toPhase: { $0.layoutPhase(afterSteps: Int(header[0])) })
+            try checkLayoutsAgree(step: Int(header[0]))
         }
         for group in model.groups {
             try communicator.broadcast(group.values.pointer, count: group.parameterCount)
@@ -161,7 +172,8 @@ extension Trainer {
             let groups = model.groups.map { group in
                 Checkpoint.Group(name: group.name, values: group.flatValues,
                                  state: Array(UnsafeBufferPointer(start: group.state.pointer, count: group.state.count)),
-                                 optimizerState: group.optimizer?.state ?? [], optimizerIterations: group.optimizer?.iterations ?? 0)
+                                 optimizerState: group.optimizer?.state ?? [], optimizerIterations: group.optimizer?.iterations ?? 0,
+                                 parameterLayout: tensorLayouts(group.entries), stateLayout: tensorLayouts(group.stateEntries))
             }
             let checkpoint = Checkpoint(job: job.canonicalJSON, run: runIdentity.name, gentrainVersion: gentrainVersion, step: step,
                                         epoch: step / schedule.stepsPerEpoch, stepInEpoch: step % schedule.stepsPerEpoch,

@@ -35,7 +35,8 @@ struct Export: ParsableCommand {
         case .gtck:
             var saved = try Checkpoint.read(path: checkpoint)
             saved.groups = saved.groups.map { group in
-                Checkpoint.Group(name: group.name, values: group.values, state: group.state, optimizerState: [], optimizerIterations: group.optimizerIterations)
+                Checkpoint.Group(name: group.name, values: group.values, state: group.state, optimizerState: [], optimizerIterations: group.optimizerIterations,
+                                 parameterLayout: group.parameterLayout, stateLayout: group.stateLayout)
             }
             try saved.write(to: output)
             print("\(output): weights of \(checkpoint) (step \(saved.step)), params_sha256 \(saved.parametersSHA256)")

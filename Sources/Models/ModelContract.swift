@@ -160,6 +160,26 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
+/// A model whose parameter layout changes during training (a progressive GAN adds layers at phase boundaries).
+/// The trainer brings it to `layoutPhase(atStep:)` before each step, and before restoring a checkpoint written after
+/// S steps to the phase of that checkpoint's last step, `layoutPhase(afterSteps: S)`; a checkpoint records each
+/// group's layout, so restoring into another layout names the first tensor that differs.
+public protocol GrowingModel: TrainableModel {
+    /// The phase the model is in (the phase it is built in, 0, until it grows).
+    var layoutPhase: Int { get }
+    /// The phase step `step` (0 for the first) trains in; it never decreases as `step` grows.
+    func layoutPhase(atStep step: Int) -> Int
+    /// Grows from `layoutPhase` to `phase` (later), adding each phase's parameters inside `ParameterGroup.growing` (so the
+    /// optimizer's state follows) with initial values that depend only on the seed and the phase (drawn from the
+    /// group's `initializer`, which nothing else draws from after construction).
+    func grow(toPhase phase: Int)
+}
+
+extension GrowingModel {
+    /// The phase of a checkpoint written after `steps` steps: that of its last step.
+    public func layoutPhase(afterSteps steps: Int) -> Int { layoutPhase(atStep: max(steps - 1, 0)) }
+}
+
 /// A model that draws images from noise (what FID, KID and IS evaluate).
 public protocol ImageSampler: AnyObject {
     /// Samples `samples` in the model's pixel scaling; sample i depends only on the seed, `step` and i,

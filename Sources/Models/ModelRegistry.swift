@@ -1,5 +1,6 @@
 // The models gentrain trains: adding a model is one file in this folder and one line here.
 
+import Foundation
 import JobFiles
 
 /// Every model gentrain knows, by its name in job files.
@@ -12,11 +13,17 @@ public enum ModelRegistry {
         Gaussian.description,
     ]
 
+    /// The models jobs may name: `all`, and the contract's test fixtures (`ContractFixtures`) when the environment
+    /// sets GENTRAIN_TEST_MODELS=1 (the tests' runs; `gentrain models` and the docs list `all` only).
+    public static var available: [ModelDescription] {
+        ProcessInfo.processInfo.environment[ContractFixtures.environmentVariable] == "1" ? all + ContractFixtures.all : all
+    }
+
     /// The schemas the job reader validates against.
-    public static var schemas: [ModelSchema] { all.map(\.schema) }
+    public static var schemas: [ModelSchema] { available.map(\.schema) }
 
     /// The model named `name` (a job's `model.kind`).
-    public static func named(_ name: String) -> ModelDescription? { all.first { $0.name == name } }
+    public static func named(_ name: String) -> ModelDescription? { available.first { $0.name == name } }
 
     /// The model a validated job names, built from its settings.
     public static func makeModel(_ job: Job) -> any TrainableModel {

@@ -16,11 +16,34 @@ public protocol Optimizer: AnyObject {
     var state: [Float] { get set }
     /// The length of `state` once it steps a group of `parameterCount` parameters.
     func stateCount(parameterCount: Int) -> Int
+    /// Follows its group's growth from `oldCount` to `newCount` parameters (new ones appended after the old, see
+    /// `ParameterGroup.growing`): the new parameters get zero state, the old keep theirs. The default serves any state
+    /// laid out as blocks of one value per parameter (Adam's `[m, v]`, SGD's `[velocity]`).
+    func growState(fromParameterCount oldCount: Int, toParameterCount newCount: Int)
+}
+
+extension Optimizer {
+    public func growState(fromParameterCount oldCount: Int, toParameterCount newCount: Int) {
+        // Before the first step the state is empty and is prepared at that step.
+        guard !state.isEmpty, newCount != oldCount else { return }
+        let blocks = stateCount(parameterCount: 1)
+        guard newCount > oldCount, state.count == stateCount(parameterCount: oldCount), state.count == blocks * oldCount else {
+            fatalError("\(type(of: self)): cannot grow a state of \(state.count) values from \(oldCount) to \(newCount) parameters")
+        }
+        var grown: [Float] = []
+        grown.reserveCapacity(blocks * newCount)
+        for block in 0..<blocks {
+            grown += state[(block * oldCount)..<((block + 1) * oldCount)]
+            grown += repeatElement(0, count: newCount - oldCount)
+        }
+        state = grown
+    }
 }
 
 extension Optimizer {
     /// The state for a group of `count` parameters: zeros before the first step; a state of another length is a
-    /// programmer error (a group's layout changed without its optimizer state following).
+    /// programmer error (a group's layout changed without its optimizer state following: growth goes through
+    /// `ParameterGroup.growing`, which calls `growState`).
     func preparedState(_ state: [Float], parameterCount count: Int, group: String) -> [Float] {
         let expected = stateCount(parameterCount: count)
         if state.count == expected { return state }

@@ -47,6 +47,8 @@ public final class ParameterGroup {
     public var optimizer: (any Optimizer)?
     /// Generator for initial values, seeded by the model's seed.
     public var initializer: SeededGenerator
+    /// Inside `growing`: parameters may be added although the optimizer has state.
+    private var isGrowing = false
 
     public init(name: String, seed: UInt64, optimizer: (any Optimizer)? = nil) {
         self.name = name
@@ -68,6 +70,9 @@ public final class ParameterGroup {
 
     /// Appends a parameter with `initial` values and returns its handle.
     public func register(_ name: String, initial: Tensor) -> Parameter {
+        if let optimizer, !optimizer.state.isEmpty, !isGrowing {
+            fatalError("group \(self.name): parameter \(name) added after the optimizer stepped; add it inside growing { } so that its state follows")
+        }
         let entry = ParameterEntry(name: name, shape: initial.shape, offset: values.count, agreement: .replicated)
         values = Self.grow(values, appending: initial)
         gradients = Self.grow(gradients, appending: Tensor(zeros: initial.shape))
@@ -81,6 +86,19 @@ public final class ParameterGroup {
         state = Self.grow(state, appending: initial)
         stateEntries.append(entry)
         return Parameter(group: self, entry: entry, isState: true)
+    }
+
+    /// Adds parameters to a group that may have trained already (a progressive GAN's layers at a phase boundary):
+    /// `addParameters` registers them, after the existing ones (whose offsets stay), and the optimizer's state follows
+    /// explicitly: the new parameters start with zero moments, the existing keep theirs (and the optimizer its
+    /// iteration count). Registering outside this scope once the optimizer has state stops the process.
+    public func growing<Result>(_ addParameters: () throws -> Result) rethrows -> Result {
+        let before = parameterCount
+        isGrowing = true
+        defer { isGrowing = false }
+        let result = try addParameters()
+        optimizer?.growState(fromParameterCount: before, toParameterCount: parameterCount)
+        return result
     }
 
     private static func grow(_ storage: TensorStorage, appending tensor: Tensor) -> TensorStorage {
