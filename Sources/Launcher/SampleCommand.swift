@@ -64,6 +64,10 @@ struct Sample: ParsableCommand {
                     : model is any ImageClassifier ? ": it labels images (gentrain eval reports its accuracy)" : ""
                 throw ValidationError("\(checkpoint): the \(job.modelKind) model draws no samples\(hint)")
             }
+            if let shape = job.sampleShape, shape != [1, 28, 28] {
+                throw ValidationError("\(checkpoint): the \(job.modelKind) model draws rows of \(shape.reduce(1, *)) values, not images "
+                                      + "(its fit and samples are in the run's log and metrics.jsonl; gentrain export writes its arrays)")
+            }
             return (job, model, saved, sampler)
         }
         let seed = seed ?? job.seed

@@ -62,15 +62,17 @@ public final class Gaussian: TrainableModel {
     // MARK: - Fit
 
     /// Fits mean and covariance to every rank's rows together; returns this rank's part of the mean log-likelihood
-    /// of the data under the fit (when its covariance can be factored).
+    /// of the data under the fit. A covariance that cannot be factored (plus the regulariser) is an error.
     public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
         let rows = batch.images.scalars.map(Double.init)
         let fit = try rows.withUnsafeBufferPointer { rows in
             try GaussianStatistics.sharded(rows: rows, dimension: dimension, sumAcrossRanks: context.sumAcrossRanks)
         }
+        // A fit that cannot be factored cannot be sampled: say so now, the same on every rank, before it is saved.
+        let (factor, failedPivot) = regularizedFactor(fit.covariance)
+        guard let factor else { throw notPositiveDefinite(fit.covariance, failedPivot: failedPivot) }
         statistics = fit
         store(mean: fit.mean, covariance: fit.covariance)
-        guard let factor = regularizedFactor(fit.covariance).factor else { return [:] }
         let share = context.share(of: fit.count)
         return ["log_likelihood": Float(meanLogLikelihood(fit, factor: factor)) * share.meanWeight]
     }
@@ -87,12 +89,15 @@ public final class Gaussian: TrainableModel {
     // MARK: - Samples and pictures
 
     /// `count` samples [count, D] (Float64) for samples `0..<count` of the sample stream.
-    public func sample(count: Int, random: CounterRandom) throws -> [Double] {
+    public func sample(count: Int, random: CounterRandom) throws -> [Double] { try sample(0..<count, random: random) }
+
+    /// Samples `samples` [count, D] (Float64): sample i depends only on the seed and i, so ranks can share the indices.
+    public func sample(_ indices: Range<Int>, random: CounterRandom) throws -> [Double] {
         let (meanValues, covarianceValues) = currentFit()
         let (factor, failedPivot) = regularizedFactor(covarianceValues)
         guard let factor else { throw notPositiveDefinite(covarianceValues, failedPivot: failedPivot) }
-        let noise = random.normalTensor(stream: Self.sampleStream, step: 0, samples: 0..<count, shape: [dimension]).scalars
-        let n = dimension
+        let noise = random.normalTensor(stream: Self.sampleStream, step: 0, samples: indices, shape: [dimension]).scalars
+        let (n, count) = (dimension, indices.count)
         var samples = [Double](repeating: 0, count: count * n)
         for row in 0..<count {
             for i in 0..<n {
@@ -181,6 +186,20 @@ public final class Gaussian: TrainableModel {
     }
 
     func format(_ values: [Double]) -> String { "[" + values.map { String(format: "%.6g", $0) }.joined(separator: ", ") + "]" }
+}
+
+// MARK: - Sampling as images
+
+extension Gaussian: ImageSampler {
+    /// Samples as images [count] + sampleShape (`gentrain sample`, FID); a fitted model's covariance can be factored
+    /// (the fit refuses one that cannot), so only a model never fitted could fail here.
+    public func sample(_ samples: Range<Int>, random: CounterRandom, step: UInt64) -> Tensor {
+        do {
+            return Tensor(shape: [samples.count] + sampleShape, values: try sample(samples, random: random).map(Float.init))
+        } catch {
+            fatalError("gaussian: \(error)")
+        }
+    }
 }
 
 // MARK: - Export and inference

@@ -73,3 +73,26 @@ func dataFile(_ name: String) -> String {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("data/\(name)").path
 }
+
+/// `gentrain sample` draws a fitted image Gaussian's samples, the same bytes on 1 and 2 ranks, and refuses a table's.
+@Suite(.serialized) struct GaussianSampleTests {
+    @Test func samplesOfAnImageGaussianAndNoneOfATable() throws {
+        let output = runFolder("gaussian-sample")
+        #expect(try train("gaussian-fashion", ranks: 1, output: output).status == 0)
+        let checkpoint = output + "/checkpoints/step-0000000001.gtck"
+        var files: [Data] = []
+        for ranks in [1, 2] {
+            let launcher = mpirun(ranks: ranks)
+            let npy = output + "/samples-\(ranks).npy"
+            let result = try run(launcher.path, launcher.arguments + [gentrainExecutable().path, "sample", checkpoint, "--count", "7", "--npy", npy],
+                                 environment: launcher.environment)
+            #expect(result.status == 0, "\(result.output)")
+            files.append(try Data(contentsOf: URL(fileURLWithPath: npy)))
+        }
+        #expect(files[0] == files[1] && files[0].count > 7 * 784)
+        let tableOutput = runFolder("gaussian-sample-table")
+        #expect(try train("gaussian-heights", ranks: 1, output: tableOutput, ["--set", "data.path=" + dataFile("heights.csv")]).status == 0)
+        let refused = try run(gentrainExecutable().path, ["sample", tableOutput + "/checkpoints/step-0000000001.gtck", "--npy", tableOutput + "/x.npy"])
+        #expect(refused.status != 0 && refused.output.contains("draws rows of 2 values, not images"), "\(refused.output)")
+    }
+}
