@@ -86,12 +86,12 @@ public final class VariationalAutoencoder: TrainableModel {
 
     /// Samples decoded from z ~ N(0, I), and the 11-step strip between the first two examples' means.
     public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {
-        [Picture(name: "samples", title: "40 samples decoded from z ~ N(0, I)", images: sample(count: 40, random: random), columns: 10)]
+        [Picture(name: "samples", title: "40 samples decoded from standard normal latents z", images: sample(count: 40, random: random), columns: 10)]
             + interpolationPicture(examples, interpolate)
     }
 
     public func evaluationPictures(random: CounterRandom) -> [Picture] {
-        [Picture(name: "samples", title: "40 samples decoded from z ~ N(0, I)", images: sample(0..<40, random: random), columns: 10)]
+        [Picture(name: "samples", title: "40 samples decoded from standard normal latents z", images: sample(0..<40, random: random), columns: 10)]
     }
 
     /// Decodes `count` latents z ~ N(0, I) drawn for samples `0..<count` of `step` on stream `stream`.
