@@ -59,6 +59,14 @@ func mpirun(ranks: Int) -> (path: String, arguments: [String], environment: [Str
         #expect(try core(["OPENBLAS_CORETYPE": "Sandybridge"]) == "Sandybridge")
     }
 
+    /// A benchmark names what it times: no model under another label, no model that is not registered.
+    @Test func benchRefusesWhatItCannotTime() throws {
+        let ranks = try run(gentrainExecutable().path, ["bench", "sgemm", "--ranks", "2"])
+        #expect(ranks.status != 0 && ranks.output.contains("bench sgemm runs on one process"), "\(ranks.output)")
+        let unknown = try run(gentrainExecutable().path, ["bench", "resnet"])
+        #expect(unknown.status != 0 && unknown.output.contains("'resnet' is not a model (autoencoder, vae, dcgan, classifier, gaussian)"), "\(unknown.output)")
+    }
+
     @Test func missingDatasetIsAClearErrorWithoutAStackTrace() throws {
         let result = try run(gentrainExecutable().path, ["bench", "autoencoder", "--steps", "1", "--data", "/nonexistent/mnist"])
         #expect(result.status != 0)
