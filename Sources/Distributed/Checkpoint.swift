@@ -57,6 +57,17 @@ public struct Checkpoint: Sendable {
     }
 
     struct Header: Codable {
+        /// What makes a decoded header unusable: counts and steps no run writes.
+        var problem: String? {
+            if step < 0 { return "step \(step) is negative" }
+            if step > 1 << 48 { return "step \(step) is more than any run takes" }
+            if worldSize < 1 { return "world size \(worldSize)" }
+            if let group = groups.first(where: { $0.optimizerIterations < 0 || $0.optimizerIterations > 1 << 48 }) {
+                return "group \(group.name): \(group.optimizerIterations) optimizer iterations"
+            }
+            return nil
+        }
+
         var formatVersion: Int
         var gentrainVersion: String
         var job: String
@@ -66,6 +77,30 @@ public struct Checkpoint: Sendable {
         var stepInEpoch: Int
         var worldSize: Int
         var groups: [GroupHeader]
+    }
+
+    /// The product of `shape`'s sizes, or nil for a negative size or an overflow.
+    static func checkedProduct(_ shape: [Int]) -> Int? {
+        var product = 1
+        for size in shape {
+            guard size >= 0 else { return nil }
+            let (next, overflow) = product.multipliedReportingOverflow(by: size)
+            guard !overflow else { return nil }
+            product = next
+        }
+        return product
+    }
+
+    /// Values in tensors of `shapes`, or nil for a negative size or an overflow.
+    static func layoutCount(_ shapes: [[Int]]) -> Int? {
+        var total = 0
+        for shape in shapes {
+            guard let count = checkedProduct(shape) else { return nil }
+            let (sum, overflow) = total.addingReportingOverflow(count)
+            guard !overflow else { return nil }
+            total = sum
+        }
+        return total
     }
 
     struct GroupHeader: Codable {
@@ -165,6 +200,9 @@ public struct Checkpoint: Sendable {
 
     /// Reads and verifies a checkpoint (magic, version, lengths, CRC-32).
     public static func read(path: String) throws(CheckpointError) -> Checkpoint {
+        // A pipe or device would block or never end; a checkpoint is a regular file.
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { throw CheckpointError(path: path, problem: "no such file") }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else { throw CheckpointError(path: path, problem: "not a regular file") }
         guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError(path: path, problem: "cannot read the file") }
         let bytes = [UInt8](data)
         guard bytes.count >= 20, Array(bytes[0..<4]) == magic else { throw CheckpointError(path: path, problem: "not a gentrain checkpoint") }
@@ -174,14 +212,17 @@ public struct Checkpoint: Sendable {
         }
         let version = readLittleEndian(bytes, at: 4, as: UInt32.self)
         guard version == formatVersion else { throw CheckpointError(path: path, problem: "format version \(version), this gentrain reads \(formatVersion)") }
-        let headerLength = Int(readLittleEndian(bytes, at: 8, as: UInt64.self))
-        guard 16 + headerLength <= bytes.count - 4,
-              let header = try? JSONDecoder().decode(Header.self, from: Data(bytes[16..<(16 + headerLength)])) else {
+        // Every length and count is checked against the bytes present before it is used (a valid CRC proves nothing
+        // about a crafted file).
+        let declaredLength = readLittleEndian(bytes, at: 8, as: UInt64.self)
+        guard declaredLength <= UInt64(bytes.count - 20),
+              let header = try? JSONDecoder().decode(Header.self, from: Data(bytes[16..<(16 + Int(declaredLength))])) else {
             throw CheckpointError(path: path, problem: "unreadable header")
         }
-        var position = 16 + headerLength
+        if let problem = header.problem { throw CheckpointError(path: path, problem: problem) }
+        var position = 16 + Int(declaredLength)
         func floats(_ count: Int) -> [Float]? {
-            guard count >= 0, position + 4 * count <= bytes.count - 4 else { return nil }
+            guard count >= 0, count <= (bytes.count - 4 - position) / 4 else { return nil }
             let values = bytes[position..<(position + 4 * count)].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             position += 4 * count
             return values
@@ -189,10 +230,10 @@ public struct Checkpoint: Sendable {
         var groups: [Group] = []
         for group in header.groups {
             guard let values = floats(group.values), let state = floats(group.state), let optimizerState = floats(group.optimizerState) else {
-                throw CheckpointError(path: path, problem: "shorter than its header says")
+                throw CheckpointError(path: path, problem: "group \(group.name): its header promises more values than the file holds")
             }
             for (layout, count) in [(group.parameterLayout, values.count), (group.stateLayout, state.count)] {
-                if let layout, layout.reduce(0, { $0 + $1.shape.reduce(1, *) }) != count {
+                if let layout, layoutCount(layout.map(\.shape)) != count {
                     throw CheckpointError(path: path, problem: "group \(group.name): its layout does not add up to its \(count) values")
                 }
             }

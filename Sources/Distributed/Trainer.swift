@@ -89,6 +89,13 @@ public final class Trainer {
         try handshake()
         var step = try restore(resume)
         let isReporter = communicator.rank == 0
+        if step >= totalSteps {
+            if isReporter {
+                log("\(job.name): the run is already complete: its checkpoint is at step \(step) of \(totalSteps) "
+                    + "(raise train.steps or train.epochs to train on)")
+            }
+            return .finished
+        }
         var metrics: JSONLinesWriter?
         if isReporter {
             recordingWriteFailure(job.output + "/job.resolved.json") {

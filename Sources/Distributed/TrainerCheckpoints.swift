@@ -62,6 +62,7 @@ extension Trainer {
                         + abandoned.joined(separator: ", "))
                 }
                 let checkpoint = try findCheckpoint(resume)
+                if let checkpoint { try refuseWeightsOnly(checkpoint, resume: resume) }
                 runIdentity = try claimCheckpointFolder(continuing: checkpoint)
                 if let checkpoint {
                     try apply(checkpoint)
@@ -114,6 +115,19 @@ extension Trainer {
                 }
             }
             return nil
+        }
+    }
+
+    /// A weights-only copy (`gentrain export --format gtck`) has no optimizer state: resuming from it would restart
+    /// every optimizer's moments from zero without a word, so it is refused.
+    func refuseWeightsOnly(_ checkpoint: Checkpoint, resume: ResumeMode) throws {
+        for (group, saved) in zip(model.groups, checkpoint.groups) {
+            guard let optimizer = group.optimizer, saved.optimizerState.isEmpty, saved.optimizerIterations > 0,
+                  optimizer.stateCount(parameterCount: saved.values.count) > 0 else { continue }
+            let path = if case .file(let file) = resume { file } else { checkpointFolder }
+            throw TrainingError(message: "\(path): step \(checkpoint.step) holds the weights only (a copy written by gentrain export), "
+                                + "without the optimizer state of group \(group.name); resuming would restart its moments from zero. "
+                                + "Resume from a training checkpoint (the run's checkpoints/ folder)")
         }
     }
 

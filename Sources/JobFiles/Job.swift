@@ -335,10 +335,13 @@ public struct Job: Codable, Equatable, Sendable {
 
     /// Differences from `other` by field name, ignoring evaluation settings and what does not change the trained numbers (world
     /// size, threads, bucket size, deadlines, logging, checkpoint and replica-check intervals, the run folder's
-    /// path): what `--resume auto` must refuse.
+    /// path, the number of steps or epochs): what `--resume auto` must refuse.
     public func differences(from other: Job) -> [String] {
         var mine = self, theirs = other
         mine.ranks = 0; theirs.ranks = 0
+        // The run's length: each step's numbers do not depend on how many follow, so a finished run can be extended.
+        mine.steps = nil; theirs.steps = nil
+        mine.epochs = nil; theirs.epochs = nil
         mine.hostfile = nil; theirs.hostfile = nil
         mine.threadsPerRank = 0; theirs.threadsPerRank = 0
         mine.logEverySeconds = 0; theirs.logEverySeconds = 0

@@ -250,6 +250,7 @@ checkpoint: {every_steps: 10, keep: 2}
         let job = try loadJob(path: writeJob(validJob))
         var other = job
         other.ranks = 3
+        other.steps = 99
         #expect(job.differences(from: other).isEmpty)
         other.batchSize = 32
         #expect(job.differences(from: other) == ["batchSize: 32 -> 64"])
