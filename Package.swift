@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation", "Models", "JobFiles"]),
         .testTarget(name: "JobFilesTests", dependencies: ["JobFiles", "Models"]),
         .testTarget(name: "LaunchPlanningTests", dependencies: ["LaunchPlanning", "JobFiles", "Models"], exclude: ["Golden"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Communication", "TensorCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Communication", "TensorCore", "DataIO"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -127,47 +127,17 @@ public struct NumPyArray: Sendable {
     let payload: Data
 
     public init(_ data: Data, path: String) throws(DatasetError) {
-        let bytes = [UInt8](data.prefix(65_546))
-        guard bytes.count >= 10, bytes.starts(with: [0x93] + Array("NUMPY".utf8)) else { throw DatasetError(path: path, problem: "not a .npy file") }
-        let (lengthSize, headerLength): (Int, Int) = switch bytes[6] {
-        case 1: (2, Int(bytes[8]) | Int(bytes[9]) << 8)
-        case 2, 3: (4, bytes.count >= 12 ? Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24 : -1)
-        default: (0, -1)
-        }
-        guard headerLength >= 0, 8 + lengthSize + headerLength <= bytes.count else {
-            throw DatasetError(path: path, problem: "unsupported or truncated .npy header (format version \(bytes[6]))")
-        }
-        let header = String(decoding: bytes[(8 + lengthSize)..<(8 + lengthSize + headerLength)], as: UTF8.self)
-        func field(_ key: String) -> Substring? {
-            header.range(of: "'\(key)':").map { header[$0.upperBound...].drop { $0 == " " } }
-        }
-        guard let description = field("descr"), let fortran = field("fortran_order"), let shapeText = field("shape"),
-              shapeText.hasPrefix("("), let close = shapeText.firstIndex(of: ")") else {
-            throw DatasetError(path: path, problem: "the .npy header lacks descr, fortran_order or shape")
-        }
-        let typeName = description.dropFirst().prefix { $0 != "'" }
-        guard let element = Element(rawValue: String(typeName)) ?? (typeName == "<u1" ? .uint8 : nil) else {
-            throw DatasetError(path: path, problem: "element type '\(typeName)' is not supported (little-endian float32, float64, int64 or uint8)")
-        }
-        guard fortran.hasPrefix("False") else { throw DatasetError(path: path, problem: "Fortran-ordered arrays are not supported (save in C order)") }
-        let parts = shapeText[shapeText.index(after: shapeText.startIndex)..<close].split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let shape = parts.compactMap { Int($0) }
-        guard shape.count == parts.count, shape.allSatisfy({ $0 >= 0 }) else {
-            throw DatasetError(path: path, problem: "shape (\(parts.joined(separator: ", "))) is not a list of sizes")
+        let header = try NumPyHeader(data, path: path)
+        guard let element = Element(rawValue: header.elementType) ?? (header.elementType == "<u1" ? .uint8 : nil) else {
+            throw DatasetError(path: path, problem: "element type '\(header.elementType)' is not supported (little-endian float32, float64, int64 or uint8)")
         }
         let size = element == .uint8 ? 1 : element == .float32 ? 4 : 8
-        let (count, overflow) = shape.reduce((1, false)) { partial, dimension in
-            let (product, overflowed) = partial.0.multipliedReportingOverflow(by: dimension)
-            return (product, partial.1 || overflowed)
+        let bytes = try header.payloadSize(elementSize: size, fileSize: data.count, path: path)
+        let offset = Int(header.dataOffset)
+        guard bytes == data.count - offset else {
+            throw DatasetError(path: path, problem: "\(data.count - offset - bytes) bytes beyond the \(header.shapeDescription) array")
         }
-        let offset = 8 + lengthSize + headerLength
-        guard !overflow, count <= (data.count - offset) / size else {
-            throw DatasetError(path: path, problem: "shape \(shape) needs more bytes than the file's \(data.count - offset) after its header")
-        }
-        guard count * size == data.count - offset else {
-            throw DatasetError(path: path, problem: "\(data.count - offset - count * size) bytes beyond the \(shape) array")
-        }
+        let shape = header.shape
         self.shape = shape
         self.element = element
         payload = data.subdata(in: offset..<data.count)
