@@ -119,36 +119,39 @@ struct Run: ParsableCommand {
     func passedOn(_ status: Int32) -> Int32 { status == 74 || status == 75 ? status : 1 }
 
     /// Runs mpirun as a child; forwards SIGTERM and SIGUSR1 to it as SIGUSR1 (the ranks' checkpoint request;
-    /// mpirun would answer SIGTERM by killing them). Returns mpirun's exit status, the signal forwarded and the
-    /// tail of mpirun's error output.
+    /// mpirun would answer SIGTERM by killing them). A SIGTERM sent to mpirun itself waits blocked in it
+    /// (SupervisedProcess) and is forwarded the same way. Returns mpirun's exit status, the signal forwarded and
+    /// the tail of mpirun's error output.
     func supervise(_ plan: LaunchPlan) throws -> (status: Int32, forwarded: Int32, errorOutput: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: plan.executable)
-        process.arguments = plan.arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(plan.environment) { $1 }
         // mpirun's error output passes through unchanged; its tail is kept to name a launch failure.
         let errors = Pipe(), tail = OutputTail()
-        process.standardError = errors
+        let process = try SupervisedProcess(executable: plan.executable, arguments: plan.arguments,
+                                            environment: ProcessInfo.processInfo.environment.merging(plan.environment) { $1 },
+                                            standardError: errors.fileHandleForWriting.fileDescriptor,
+                                            closedInChild: errors.fileHandleForReading.fileDescriptor)
+        try errors.fileHandleForWriting.close()
         errors.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             FileHandle.standardError.write(data)
             tail.append(data)
         }
-        try process.run()
         var forwarded: Int32 = 0
-        while process.isRunning {
-            if receivedSignal != 0 && forwarded == 0 {
-                forwarded = receivedSignal
-                log("received signal \(forwarded): asking the ranks to checkpoint and stop")
+        var status = process.exitStatus()
+        while status == nil {
+            if forwarded == 0 && (receivedSignal != 0 || process.terminationIsPending) {
+                forwarded = receivedSignal != 0 ? receivedSignal : SIGTERM
+                log(receivedSignal != 0 ? "received signal \(forwarded): asking the ranks to checkpoint and stop"
+                    : "mpirun received SIGTERM (a scheduler's time limit?): asking the ranks to checkpoint and stop")
                 kill(process.processIdentifier, SIGUSR1)
             }
             usleep(100_000)
+            status = process.exitStatus()
         }
         errors.fileHandleForReading.readabilityHandler = nil
         let rest = errors.fileHandleForReading.readDataToEndOfFile()
         FileHandle.standardError.write(rest)
         tail.append(rest)
-        return (process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus, forwarded, tail.text)
+        return (status ?? 1, forwarded, tail.text)
     }
 
     func installSignalHandlers() {
