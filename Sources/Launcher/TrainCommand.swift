@@ -18,7 +18,14 @@ struct Train: ParsableCommand {
     var stopAtStep: Int?
 
     func run() throws {
-        var job = try ModelRegistry.loadJob(path: self.job, overrides: overrides)
+        var job: Job
+        do {
+            job = try ModelRegistry.loadJob(path: self.job, overrides: overrides)
+        } catch {
+            // A refused job (code 64) fails the same way on every attempt: gentrain run does not restart it.
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            throw ExitCode(TrainingExitCode.code(for: error))
+        }
         let resumeMode: ResumeMode = switch resume {
         case "auto": .automatic
         case "never": .never

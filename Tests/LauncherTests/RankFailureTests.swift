@@ -64,4 +64,11 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 20, "\(result.output)")
         #expect(result.output.contains("gentrain: rank 1 on \(ProcessInfo.processInfo.hostName): /nonexistent/rank-1-data"), "\(result.output)")
     }
+
+    /// A refused job is code 64 on every rank, so gentrain run would not restart it.
+    @Test func aRefusedJobIsCode64() throws {
+        let result = try run(gentrainExecutable().path, ["train", jobFile("autoencoder-fashion"), "--set", "train.batch_size=zero"])
+        #expect(result.status == 64, "\(result.output)")
+        #expect(result.output.contains("train.batch_size") && result.output.split(separator: "\n").count == 1, "\(result.output)")
+    }
 }
