@@ -59,10 +59,10 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CPlatform"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TensorCore", "CZlib"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore", "JobFiles", "DataIO"], exclude: ["Fixtures"]),
-        .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation", "Models", "JobFiles"]),
+        .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation", "Models", "JobFiles", "DataIO"]),
         .testTarget(name: "JobFilesTests", dependencies: ["JobFiles", "Models"]),
         .testTarget(name: "LaunchPlanningTests", dependencies: ["LaunchPlanning", "JobFiles", "Models"], exclude: ["Golden"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Communication", "TensorCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Communication", "TensorCore", "DataIO"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

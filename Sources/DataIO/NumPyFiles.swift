@@ -27,47 +27,33 @@ public enum NumPyArray {
         return bytes
     }
 
-    /// The array in .npy bytes, named `name`; `path` names the file in errors.
+    /// The array in .npy bytes, named `name`; `path` names the file in errors. The header is read by `NumPyHeader`
+    /// (every reader's one parser), whose shape is checked against the bytes present before anything is allocated.
     public static func decode(_ bytes: [UInt8], name: String, path: String) throws(ArrayFileError) -> NamedArray {
-        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw ArrayFileError(path: path, problem: "not a .npy file") }
-        let (headerStart, headerLength): (Int, Int)
-        switch bytes[6] {
-        case 1: (headerStart, headerLength) = (10, Int(readLittleEndian(bytes, at: 8, as: UInt16.self)))
-        case 2, 3:
-            guard bytes.count >= 12 else { throw ArrayFileError(path: path, problem: "not a .npy file") }
-            (headerStart, headerLength) = (12, Int(readLittleEndian(bytes, at: 8, as: UInt32.self)))
-        default: throw ArrayFileError(path: path, problem: ".npy format version \(bytes[6]) is not supported")
+        let data = Data(bytes)
+        let header: NumPyHeader
+        do { header = try NumPyHeader(data, path: path) } catch { throw ArrayFileError(path: path, problem: error.problem) }
+        let size: Int
+        switch header.elementType {
+        case "<f4": size = 4
+        case "<f8", "<i8": size = 8
+        default: throw ArrayFileError(path: path, problem: "dtype \(header.elementType) is not supported (float32, float64 or int64, little-endian)")
         }
-        guard headerStart + headerLength <= bytes.count else { throw ArrayFileError(path: path, problem: "the .npy header is cut short") }
-        let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
-        guard let descr = value(of: "descr", in: header).map({ $0.trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) }),
-              let fortran = value(of: "fortran_order", in: header), let shapeText = value(of: "shape", in: header) else {
-            throw ArrayFileError(path: path, problem: "unreadable .npy header \(header.trimmingCharacters(in: .whitespacesAndNewlines))")
+        let payload: Int
+        do { payload = try header.payloadSize(elementSize: size, fileSize: bytes.count, path: path) } catch {
+            throw ArrayFileError(path: path, problem: error.problem)
         }
-        guard fortran == "False" else { throw ArrayFileError(path: path, problem: "Fortran-ordered arrays are not supported (save a C-ordered copy)") }
-        let dimensions = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()")).split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let shape = dimensions.compactMap { Int($0) }
-        guard shape.count == dimensions.count, shape.allSatisfy({ $0 >= 0 }) else { throw ArrayFileError(path: path, problem: "unreadable .npy shape \(shapeText)") }
-        // A crafted shape must not overflow or allocate: its size is checked against the bytes that are there.
-        let (count, overflow) = shape.reduce((1, false)) { partial, dimension in
-            let (product, overflowed) = partial.0.multipliedReportingOverflow(by: dimension)
-            return (product, partial.1 || overflowed)
+        let start = Int(header.dataOffset)
+        guard payload == bytes.count - start else {
+            throw ArrayFileError(path: path, problem: "\(bytes.count - start) bytes of data for shape \(header.shape) of \(header.elementType)")
         }
-        let available = bytes.count - headerStart - headerLength
-        guard !overflow, count <= available else {
-            throw ArrayFileError(path: path, problem: "shape \(shape) needs more bytes than the \(available) after the .npy header")
+        let data32or64 = Array(bytes[start...])
+        let elements: ArrayElements = switch header.elementType {
+        case "<f4": .float32(littleEndianValues(data32or64, as: UInt32.self).map(Float.init(bitPattern:)))
+        case "<f8": .float64(littleEndianValues(data32or64, as: UInt64.self).map(Double.init(bitPattern:)))
+        default: .int64(littleEndianValues(data32or64, as: Int64.self))
         }
-        let data = Array(bytes[(headerStart + headerLength)...])
-        let elements: ArrayElements
-        switch descr {
-        case "<f4" where data.count == 4 * count: elements = .float32(littleEndianValues(data, as: UInt32.self).map(Float.init(bitPattern:)))
-        case "<f8" where data.count == 8 * count: elements = .float64(littleEndianValues(data, as: UInt64.self).map(Double.init(bitPattern:)))
-        case "<i8" where data.count == 8 * count: elements = .int64(littleEndianValues(data, as: Int64.self))
-        case "<f4", "<f8", "<i8": throw ArrayFileError(path: path, problem: "\(data.count) bytes of data for shape \(shape) of \(descr)")
-        default: throw ArrayFileError(path: path, problem: "dtype \(descr) is not supported (float32, float64 or int64, little-endian)")
-        }
-        return NamedArray(name: name, shape: shape, elements: elements)
+        return NamedArray(name: name, shape: header.shape, elements: elements)
     }
 
     /// Writes `array` as a .npy file.

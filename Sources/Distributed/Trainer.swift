@@ -65,6 +65,7 @@ public final class Trainer {
         self.dataset = dataset
         var job = job
         job.sampleShape = dataset.sampleShape
+        job.dataDigest = String(format: "fnv1a-64:%016llx", dataset.contentDigest)
         self.job = job
         self.communicator = communicator
         self.gentrainVersion = gentrainVersion

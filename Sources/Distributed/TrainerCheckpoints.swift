@@ -133,7 +133,8 @@ extension Trainer {
 
     func checkJobMatches(_ checkpoint: Checkpoint, path: String) throws {
         guard let saved = try? ModelRegistry.storedJob(checkpoint.job) else {
-            throw TrainingError(message: "\(path): its job description cannot be read")
+            // Like a bad checksum: --resume auto skips it for an older checkpoint.
+            throw CheckpointError(path: path, problem: "its job description cannot be read")
         }
         let differences = job.differences(from: saved)
         if !differences.isEmpty {

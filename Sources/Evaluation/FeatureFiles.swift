@@ -2,6 +2,7 @@
 // or int64, C order) and raw little-endian files whose row width the user gives. A rank reads
 // only the rows it needs.
 
+import DataIO
 import Foundation
 
 /// Element types of feature and index files.
@@ -25,14 +26,10 @@ public struct FeatureFile: Sendable {
     /// Opens `path`: a `.npy` file describes itself; any other file is raw, and needs `dimension` and `rawType`.
     public init(path: String, dimension: Int? = nil, rawType: ElementType? = nil) throws(EvaluationError) {
         self.path = path
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), let size = attributes[.size] as? Int else {
-            throw EvaluationError("\(path): no such file")
-        }
-        let head = try Self.readBytes(path: path, offset: 0, count: min(size, 65_536))
+        let size = try Self.regularFileSize(path, expecting: "a .npy or raw feature file")
+        let head = try Self.readBytes(path: path, offset: 0, count: min(size, 65_546))
         if NumPyHeader.isNumPy(head) {
-            (rows, self.dimension, elementType, dataOffset) = try Self.parseNumPyHeader(head, path: path)
-            let needed = Int(dataOffset) + rows * self.dimension * elementType.size
-            guard size >= needed else { throw EvaluationError("\(path): truncated (\(size) bytes, its header promises \(needed))") }
+            (rows, self.dimension, elementType, dataOffset) = try Self.parseNumPyHeader(head, fileSize: size, path: path)
             if let dimension, dimension != self.dimension {
                 throw EvaluationError("\(path): rows of \(self.dimension) values, but --dim \(dimension) was given")
             }
@@ -50,9 +47,19 @@ public struct FeatureFile: Sendable {
         }
     }
 
-    /// Rows `range` as Double ([range.count, dimension]).
+    /// Rows `range` as Double ([range.count, dimension]); NaN or infinity is an error naming the file and the first
+    /// bad value's row and column.
     public func readRows(_ range: Range<Int>) throws(EvaluationError) -> [Double] {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "readRows: \(range) outside 0..<\(rows)")
+        let values = try readValues(range)
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            let value = values[bad]
+            throw EvaluationError("\(path): row \(range.lowerBound + bad / dimension), column \(bad % dimension) is \(value.isNaN ? "NaN" : "\(value)")")
+        }
+        return values
+    }
+
+    private func readValues(_ range: Range<Int>) throws(EvaluationError) -> [Double] {
         let bytes = try Self.readBytes(path: path, offset: dataOffset + UInt64(range.lowerBound * dimension * elementType.size),
                                        count: range.count * dimension * elementType.size)
         return bytes.withUnsafeBytes { raw in
@@ -72,6 +79,16 @@ public struct FeatureFile: Sendable {
         return (0..<rows).map { row in values[(row * dimension)..<((row + 1) * dimension)].map { Int($0) } }
     }
 
+    /// The size of `path`, which must be a regular file: a folder, a device or a pipe is named as such.
+    static func regularFileSize(_ path: String, expecting what: String) throws(EvaluationError) -> Int {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), let size = attributes[.size] as? Int else {
+            throw EvaluationError("\(path): no such file")
+        }
+        if attributes[.type] as? FileAttributeType == .typeDirectory { throw EvaluationError("\(path): a folder, not \(what)") }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else { throw EvaluationError("\(path): not a regular file (\(what) is expected)") }
+        return size
+    }
+
     static func readBytes(path: String, offset: UInt64, count: Int) throws(EvaluationError) -> Data {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw EvaluationError("\(path): cannot open for reading") }
         defer { try? handle.close() }
@@ -88,67 +105,32 @@ public struct FeatureFile: Sendable {
     }
 
     /// The matrix a `.npy` header describes: element type, [rows, dimension] (a vector is one column) and data offset.
-    static func parseNumPyHeader(_ head: Data, path: String) throws(EvaluationError) -> (Int, Int, ElementType, UInt64) {
-        let header = try NumPyHeader(head, path: path)
+    static func parseNumPyHeader(_ head: Data, fileSize: Int, path: String) throws(EvaluationError) -> (Int, Int, ElementType, UInt64) {
+        let header = try NumPyHeader.read(head, path: path)
         guard let type = ElementType.allCases.first(where: { header.elementType == $0.numpyDescription }) else {
             throw EvaluationError("\(path): element type '\(header.elementType)' is not supported (use little-endian float32, float64 or int64)")
         }
         guard header.shape.count == 2 || header.shape.count == 1 else {
             throw EvaluationError("\(path): expected a matrix [rows, dimension], found shape \(header.shapeDescription)")
         }
+        do {
+            _ = try header.payloadSize(elementSize: type.size, fileSize: fileSize, path: path)
+        } catch {
+            throw EvaluationError(error.description)
+        }
         return (header.shape[0], header.shape.count == 2 ? header.shape[1] : 1, type, header.dataOffset)
     }
 }
 
-/// The header of a NumPy `.npy` file (format 1.0-3.0, C order): element type, shape and where the data starts.
-public struct NumPyHeader: Sendable {
-    /// NumPy's `descr`, e.g. `<f4` or `|u1`.
-    public let elementType: String
-    public let shape: [Int]
-    public let dataOffset: UInt64
-
-    /// Whether `head` (a file's first bytes) starts with the `.npy` magic.
-    public static func isNumPy(_ head: Data) -> Bool { head.starts(with: [0x93] + Array("NUMPY".utf8)) }
-
-    /// Parses the magic, version, header length and header dictionary of a `.npy` file's first bytes.
-    public init(_ head: Data, path: String) throws(EvaluationError) {
-        let bytes = [UInt8](head)
-        guard bytes.count >= 10 else { throw EvaluationError("\(path): truncated .npy header") }
-        let major = bytes[6]
-        let (lengthSize, headerLength): (Int, Int) = switch major {
-        case 1: (2, Int(bytes[8]) | Int(bytes[9]) << 8)
-        case 2, 3: (4, bytes.count >= 12 ? Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24 : -1)
-        default: (0, -1)
+extension NumPyHeader {
+    /// The header of `head` (a `.npy` file's first bytes), its errors as evaluation errors.
+    static func read(_ head: Data, path: String) throws(EvaluationError) -> NumPyHeader {
+        do {
+            return try NumPyHeader(head, path: path)
+        } catch {
+            throw EvaluationError(error.description)
         }
-        guard headerLength >= 0, 8 + lengthSize + headerLength <= bytes.count else {
-            throw EvaluationError("\(path): unsupported or truncated .npy header (format version \(major))")
-        }
-        let header = String(decoding: bytes[(8 + lengthSize)..<(8 + lengthSize + headerLength)], as: UTF8.self)
-        func field(_ key: String) -> String? {
-            guard let keyRange = header.range(of: "'\(key)':") else { return nil }
-            return String(header[keyRange.upperBound...]).trimmingCharacters(in: .whitespaces)
-        }
-        guard let description = field("descr"), let fortran = field("fortran_order"), let shape = field("shape") else {
-            throw EvaluationError("\(path): the .npy header lacks descr, fortran_order or shape")
-        }
-        guard description.hasPrefix("'"), let end = description.dropFirst().firstIndex(of: "'") else {
-            throw EvaluationError("\(path): cannot read the element type \(description.prefix(while: { $0 != "," }))")
-        }
-        guard fortran.hasPrefix("False") else { throw EvaluationError("\(path): Fortran-ordered arrays are not supported (save with C order)") }
-        guard shape.hasPrefix("("), let close = shape.firstIndex(of: ")") else { throw EvaluationError("\(path): cannot read the shape \(shape)") }
-        let parts = shape[shape.index(after: shape.startIndex)..<close].split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let dimensions = parts.compactMap { Int($0) }
-        guard dimensions.count == parts.count, dimensions.allSatisfy({ $0 >= 0 }) else {
-            throw EvaluationError("\(path): cannot read the shape \(shape[...close])")
-        }
-        elementType = String(description[description.index(after: description.startIndex)..<end])
-        self.shape = dimensions
-        dataOffset = UInt64(8 + lengthSize + headerLength)
     }
-
-    /// The shape as NumPy prints it: `(10, 28, 28)`.
-    public var shapeDescription: String { "(" + shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? ",)" : ")") }
 }
 
 /// Writes `values` ([rows, dimension]) as a float32 `.npy` file (format 1.0).

@@ -2,6 +2,7 @@
 // float64 in [0, 1] of the same shapes (C order, little-endian). A rank reads only the images it needs;
 // `validate` reads them all and names the first bad value by image, row and column.
 
+import DataIO
 import Foundation
 
 /// A stack of single-channel images in a `.npy` file.
@@ -23,15 +24,9 @@ public struct ImageFile: Sendable {
     /// Opens `path` and reads its header; `height` x `width` is the size every image must have.
     public init(path: String, height: Int, width: Int) throws(EvaluationError) {
         self.path = path
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw EvaluationError("\(path): no such file") }
-        guard !isFolder.boolValue else { throw EvaluationError("\(path): a folder, not a .npy file of images") }
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), let size = attributes[.size] as? Int else {
-            throw EvaluationError("\(path): cannot read its size")
-        }
-        let head = try FeatureFile.readBytes(path: path, offset: 0, count: min(size, 65_536))
-        guard NumPyHeader.isNumPy(head) else { throw EvaluationError("\(path): not a .npy file (NumPy's magic \\x93NUMPY is missing)") }
-        let header = try NumPyHeader(head, path: path)
+        let size = try FeatureFile.regularFileSize(path, expecting: "a .npy file of images")
+        let head = try FeatureFile.readBytes(path: path, offset: 0, count: min(size, 65_546))
+        let header = try NumPyHeader.read(head, path: path)
         let names = ["u1": Element.uint8, "|u1": .uint8, "<u1": .uint8, "<f4": .float32, "<f8": .float64]
         guard let element = names[header.elementType] else {
             throw EvaluationError("\(path): element type '\(header.elementType)' is not supported (use uint8 0...255, or little-endian float32 or float64 in [0, 1])")
@@ -47,8 +42,11 @@ public struct ImageFile: Sendable {
         self.height = height
         self.width = width
         dataOffset = header.dataOffset
-        let needed = Int(dataOffset) + count * height * width * element.size
-        guard size >= needed else { throw EvaluationError("\(path): truncated (\(size) bytes, its header promises \(needed))") }
+        do {
+            _ = try header.payloadSize(elementSize: element.size, fileSize: size, path: path)
+        } catch {
+            throw EvaluationError(error.description)
+        }
     }
 
     var imageSize: Int { height * width }

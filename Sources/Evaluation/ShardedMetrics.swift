@@ -138,6 +138,10 @@ public func shardedMetrics(real: FeatureShard, fake: FeatureShard, logits: Featu
     if options.frechet {
         let statisticsReal = try shardedGaussianStatistics(real, communicator: communicator)
         let statisticsFake = try shardedGaussianStatistics(fake, communicator: communicator)
+        for (statistics, name) in [(statisticsReal, "real"), (statisticsFake, "generated")]
+        where !(statistics.mean + statistics.scatter).allSatisfy(\.isFinite) {
+            throw EvaluationError("FID: the mean or covariance of the \(name) features is not finite (values too large for float64)")
+        }
         let distance = try frechetDistance(statisticsReal, statisticsFake)
         report.fid = distance.value
         report.fidMeanTerm = distance.meanTerm
@@ -160,5 +164,21 @@ public func shardedMetrics(real: FeatureShard, fake: FeatureShard, logits: Featu
         report.isSplitScores = score.splitScores
         report.nLogits = logits.totalRows
     }
+    try report.checkFinite()
     return report
+}
+
+extension MetricsReport {
+    /// Refuses a report with a value that is not finite (features too large, or a degenerate set), so that no `nan`
+    /// or `inf` is ever printed as a result.
+    public func checkFinite() throws(EvaluationError) {
+        let values: [(String, Double?)] = [("FID", fid), ("FID's mean term", fidMeanTerm), ("FID's trace of the real covariance", fidTraceReal),
+                                           ("FID's trace of the generated covariance", fidTraceFake),
+                                           ("FID's trace of sqrt(S_r S_g)", fidTraceSquareRootProduct), ("KID", kidMean),
+                                           ("KID's standard deviation", kidStd), ("IS", isMean), ("IS's standard deviation", isStd)]
+            + (isSplitScores ?? []).enumerated().map { ("IS of split \($0.offset)", $0.element) }
+        for case let (name, value?) in values where !value.isFinite {
+            throw EvaluationError("\(name) is not finite (\(value)): the features are too large or degenerate for float64")
+        }
+    }
 }

@@ -40,6 +40,9 @@ public struct Job: Codable, Equatable, Sendable {
     public var dataPath: String
     /// The shape of one sample ([1, 28, 28], or [D] for table rows): filled in by the trainer from the data it reads.
     public var sampleShape: [Int]?
+    /// A digest of the training data's content (`fnv1a-64:` and 16 hex digits), filled in by the trainer: a resume
+    /// compares it instead of the path, so the same data at another path is the same data.
+    public var dataDigest: String?
     /// Classes to keep, nil for all.
     public var classes: [Int]?
     /// The two image domains of a translation model (nil for every other model).
@@ -123,6 +126,10 @@ public struct Job: Codable, Equatable, Sendable {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
             throw JobError(location: root.value("name")!.location, key: "name", message: "use letters, digits, '-', '_' or '.'")
         }
+        guard name.count <= Self.longestName else {
+            throw JobError(location: root.value("name")!.location, key: "name",
+                           message: "\(name.count) characters; a name is at most \(Self.longestName) characters")
+        }
         self.name = name
 
         guard let model = try root.mapping("model") else { throw root.missing("model") }
@@ -147,6 +154,7 @@ public struct Job: Codable, Equatable, Sendable {
         }
         self.dataset = dataset
         sampleShape = nil
+        dataDigest = nil
         if let path = try data?.string("path") {
             dataPath = path
         } else if dataset == "fashion-mnist" {
@@ -354,6 +362,16 @@ public struct Job: Codable, Equatable, Sendable {
         mine.output = ""; theirs.output = ""
         // A job stored before samples had a recorded shape trained on the same data as one that records it.
         if mine.sampleShape == nil || theirs.sampleShape == nil { mine.sampleShape = nil; theirs.sampleShape = nil }
+        // With both digests known the content is compared, not where it lies (a job from before digests compares paths).
+        var moved: String?
+        if mine.dataDigest == nil || theirs.dataDigest == nil {
+            mine.dataDigest = nil; theirs.dataDigest = nil
+        } else {
+            if mine.dataDigest != theirs.dataDigest && mine.dataPath != theirs.dataPath { moved = " (data.path: \(theirs.dataPath) -> \(mine.dataPath))" }
+            mine.dataPath = ""; theirs.dataPath = ""
+            mine.domains = mine.domains?.map { DomainSpec(path: "", classes: $0.classes) }
+            theirs.domains = theirs.domains?.map { DomainSpec(path: "", classes: $0.classes) }
+        }
         mine.resetEvaluation()
         theirs.resetEvaluation()
         func fields(_ job: Job) -> [String: Any] {
@@ -365,16 +383,50 @@ public struct Job: Codable, Equatable, Sendable {
                   let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else { return "\(value)" }
             return String(decoding: data, as: UTF8.self)
         }
-        let (a, b) = (fields(mine), fields(theirs))
-        return Set(a.keys).union(b.keys).sorted().compactMap { key in
-            text(a[key]) == text(b[key]) ? nil : "\(key): \(text(b[key])) -> \(text(a[key]))"
+        let (a, b) = (Self.flattened(fields(mine)), Self.flattened(fields(theirs)))
+        return Set(a.keys).union(b.keys).sorted().compactMap { field in
+            text(a[field]) == text(b[field]) ? nil
+                : "\(Self.jobKey(field)): \(text(b[field])) -> \(text(a[field]))" + (field == "dataDigest" ? moved ?? "" : "")
         }
+    }
+
+    /// The longest `name` a job may have.
+    public static let longestName = 128
+
+    /// Nested objects (model options, optimizers per group) as dotted fields: `optimizers.generator.learningRate`.
+    static func flattened(_ fields: [String: Any], prefix: String = "") -> [String: Any] {
+        var flat: [String: Any] = [:]
+        for (key, value) in fields {
+            if let nested = value as? [String: Any], !nested.isEmpty {
+                flat.merge(flattened(nested, prefix: prefix + key + ".")) { $1 }
+            } else {
+                flat[prefix + key] = value
+            }
+        }
+        return flat
+    }
+
+    /// The job file's key for a stored field: `batchSize` is `train.batch_size`, `modelOptions.latent` is `model.latent`.
+    static func jobKey(_ field: String) -> String {
+        let sections = ["name": "name", "modelKind": "model.kind", "modelOptions": "model", "dataset": "data.dataset", "dataPath": "data.path",
+                        "classes": "data.classes", "domains": "data.domains", "scale": "data.scale", "sampling": "data.sampling",
+                        "sampleShape": "data sample shape", "dataDigest": "data content", "steps": "train.steps", "epochs": "train.epochs",
+                        "batchSize": "train.batch_size", "seed": "train.seed", "optimizers": "train.optimizers"]
+        let parts = field.split(separator: ".", maxSplits: 1).map(String.init)
+        let section = sections[parts[0]] ?? snakeCase(parts[0])
+        guard parts.count == 2 else { return section }
+        return section + "." + parts[1].split(separator: ".").map { snakeCase(String($0)) }.joined(separator: ".")
+    }
+
+    /// `learningRate` as `learning_rate`.
+    static func snakeCase(_ name: String) -> String {
+        name.reduce(into: "") { text, character in text += character.isUppercase ? "_" + character.lowercased() : String(character) }
     }
 }
 
 extension Job {
     /// Fields that are absent from the stored JSON when unset (JSONEncoder omits nil optionals).
-    static let optionalFields: Set<String> = ["steps", "epochs", "classes", "domains", "hostfile", "evaluatorPath", "sampleShape"]
+    static let optionalFields: Set<String> = ["steps", "epochs", "classes", "domains", "hostfile", "evaluatorPath", "sampleShape", "dataDigest"]
 
     /// Model options that jobs stored before the model contract kept as fields of their own.
     static let formerOptionFields = ["latent": "latent", "noiseScale": "noise_scale"]

@@ -54,7 +54,7 @@ public indirect enum YAMLTree: Sendable {
         } catch let error as YamlError {
             throw JobError(location: Self.location(of: error, file: file), key: "", message: "not valid YAML: \(Self.problem(of: error))")
         } catch {
-            throw JobError(location: SourceLocation(file: file, line: 0, column: 0), key: "", message: "not valid YAML: \(error)")
+            throw JobError(location: SourceLocation(file: file, line: 0, column: 0), key: "", message: "not valid YAML: \(Self.firstLine(of: error))")
         }
         guard let node else { throw JobError(location: SourceLocation(file: file, line: 1, column: 1), key: "", message: "the file is empty") }
         var budget = maximumValues
@@ -73,8 +73,15 @@ public indirect enum YAMLTree: Sendable {
     private static func problem(of error: YamlError) -> String {
         switch error {
         case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return problem
-        default: return "\(error)"
+        default: return firstLine(of: error)
         }
+    }
+
+    /// The first line of an error's description: Yams appends the offending line and a caret, and a refusal is one line.
+    private static func firstLine(of error: any Error) -> String {
+        let text = "\(error)"
+        let first = text.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? text
+        return first.hasSuffix(":") ? String(first.dropLast()) : first
     }
 
     private static func convert(_ node: Node, file: String, budget: inout Int) throws(JobError) -> YAMLTree {

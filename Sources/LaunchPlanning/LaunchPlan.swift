@@ -72,7 +72,7 @@ public func shellQuoted(_ word: String) -> String {
 }
 
 /// Environment variables ranks need from the launching shell, when set there.
-let forwardedVariables = ["PATH", "LD_LIBRARY_PATH", "GENTRAIN_EVALUATOR", "GENTRAIN_CONV_BUDGET"]
+let forwardedVariables = ["PATH", "LD_LIBRARY_PATH", "GENTRAIN_EVALUATOR", "GENTRAIN_CONV_BUDGET", "SWIFT_BACKTRACE"]
 
 /// Builds the mpirun command: ranks and hosts by precedence (flags, allocation, job), the slots check,
 /// per-rank threads, the environment the ranks need, and the `gentrain train` line.
@@ -127,6 +127,9 @@ public func planLaunch(_ request: LaunchRequest, context: LaunchContext, attempt
 
     // What every rank needs: its BLAS threads, the expected world size, and the caller's paths.
     arguments += ["-x", "OPENBLAS_NUM_THREADS=\(threads)", "-x", "GENTRAIN_EXPECTED_WORLD_SIZE=\(ranks)"]
+    // Swift's backtracer symbolicates a crash for ~30 s before the rank ends, holding up the others and the restart;
+    // a user who set SWIFT_BACKTRACE gets their choice (forwarded below).
+    if context.environment["SWIFT_BACKTRACE"] == nil { arguments += ["-x", "SWIFT_BACKTRACE=enable=no"] }
     for name in forwardedVariables where context.environment[name] != nil { arguments += ["-x", name] }
     arguments += ["--output-filename", job.output + "/logs/attempt-\(attempt)"]
     arguments += extra

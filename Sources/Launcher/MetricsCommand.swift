@@ -40,7 +40,7 @@ struct Metrics: ParsableCommand {
     func run() throws {
         try runOnWorld("metrics") { communicator in
             let report = try computeReport(communicator)
-            if communicator.rank == 0 { print(json ? encodeJSON(report, ranks: communicator.size) : describe(report)) }
+            if communicator.rank == 0 { print(json ? try encodeJSON(report, ranks: communicator.size) : describe(report)) }
         }
     }
 
@@ -73,15 +73,22 @@ struct Metrics: ParsableCommand {
     }
 }
 
-/// The report as one JSON line (sorted keys), with the number of ranks that computed it.
-func encodeJSON(_ report: MetricsReport, ranks: Int, extra: [String: Any] = [:]) -> String {
+/// The report as one JSON line (sorted keys), with the number of ranks that computed it; a report that cannot be
+/// encoded (a value that is not finite) is an error, never a record without its metrics.
+func encodeJSON(_ report: MetricsReport, ranks: Int, extra: [String: Any] = [:]) throws -> String {
+    try report.checkFinite()
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    var object = (try? JSONSerialization.jsonObject(with: encoder.encode(report))) as? [String: Any] ?? [:]
-    object["ranks"] = ranks
-    object.merge(extra) { $1 }
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-    return String(decoding: data, as: UTF8.self)
+    do {
+        guard var object = try JSONSerialization.jsonObject(with: encoder.encode(report)) as? [String: Any] else {
+            throw EvaluationError("the metrics report did not encode as a JSON object")
+        }
+        object["ranks"] = ranks
+        object.merge(extra) { $1 }
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    } catch {
+        throw EvaluationError("cannot encode the metrics as JSON: \(error)")
+    }
 }
 
 /// The report for people.

@@ -33,7 +33,8 @@ struct Run: ParsableCommand {
         abstract: "Run a job under mpirun: this machine, a hostfile, or the Slurm/PBS allocation it is inside.",
         discussion: """
         Precedence: these flags, then the scheduler's allocation, then the job file. Arguments after -- go to mpirun.
-        Exit codes: 0 done, 75 checkpointed on a signal (run again to continue), 1 failed.
+        Exit codes: 0 done, 64 job refused, 65 bad data, 66 missing data, 70 a rank stopped answering, 74 a file could not be
+        written, 75 checkpointed on a signal (run again to continue), 1 any other failure. 64, 65, 66 and 74 are not restarted.
         """)
 
     @Argument(help: "The job file (YAML).") var job: String
@@ -101,54 +102,66 @@ struct Run: ParsableCommand {
                 log("stopped on signal \(forwarded) with code \(status)" + (status == 75 ? ": checkpoint written; run again to continue" : ""))
                 throw ExitCode(passedOn(status))
             }
-            // A file that cannot be written (code 74, a full disk, say) is not transient: a restart would fail the same way.
-            guard attempt < maxRestarts, status != 74 else {
-                log("the job ended with code \(status)" + (status == 74 ? " (a file could not be written; not restarted)" : "")
-                    + (maxRestarts > 0 ? " after \(attempt) restart(s)" : "") + "; logs per rank in \(loaded.output)/logs")
+            // Bad data, a refused job or a file that cannot be written (a full disk) is not transient: a restart would
+            // fail the same way. The last line names the rank that failed first, its host and its reason.
+            let permanent = TrainingExitCode.isPermanent(status)
+            guard attempt < maxRestarts, !permanent else {
+                log("the job ended with code \(status)" + (permanent ? " (\(TrainingExitCode.meaning(status)); not restarted)" : "")
+                    + (maxRestarts > 0 && attempt > 0 ? " after \(attempt) restart(s)" : "") + "; logs per rank in \(loaded.output)/logs"
+                    + (firstRankFailure(errorOutput).map { ": \($0)" } ?? ""))
                 throw ExitCode(passedOn(status))
             }
             attempt += 1
-            log("the job ended with code \(status) (\(status == 75 ? "stopped with a checkpoint" : "a rank died or failed")); "
+            log("the job ended with code \(status) (\(TrainingExitCode.meaning(status))); "
                 + "restarting from the newest valid checkpoint (restart \(attempt) of \(maxRestarts))")
             plan = try planLaunch(request, context: context, attempt: attempt)
         }
     }
 
-    /// The exit code for the ranks' `status`: 74 (a file could not be written) and 75 (checkpointed, run again) as
-    /// they are, anything else 1.
-    func passedOn(_ status: Int32) -> Int32 { status == 74 || status == 75 ? status : 1 }
+    /// The exit code for the ranks' `status`: the codes of TrainingExitCode (64, 65, 66, 70, 74, 75) as they are,
+    /// anything else (a rank killed by a signal, mpirun's own failures) 1.
+    func passedOn(_ status: Int32) -> Int32 { [64, 65, 66, 70, 74, 75].contains(status) ? status : 1 }
+
+    /// The first line of the ranks' error output that names a failing rank and its host
+    /// (`gentrain: rank 1 on node07: ...`), without its prefix.
+    func firstRankFailure(_ errorOutput: String) -> String? {
+        errorOutput.split(separator: "\n").first { $0.hasPrefix("gentrain: rank ") && $0.contains(" on ") }.map { String($0.dropFirst("gentrain: ".count)) }
+    }
 
     /// Runs mpirun as a child; forwards SIGTERM and SIGUSR1 to it as SIGUSR1 (the ranks' checkpoint request;
-    /// mpirun would answer SIGTERM by killing them). Returns mpirun's exit status, the signal forwarded and the
-    /// tail of mpirun's error output.
+    /// mpirun would answer SIGTERM by killing them). A SIGTERM sent to mpirun itself waits blocked in it
+    /// (SupervisedProcess) and is forwarded the same way. Returns mpirun's exit status, the signal forwarded and
+    /// the tail of mpirun's error output.
     func supervise(_ plan: LaunchPlan) throws -> (status: Int32, forwarded: Int32, errorOutput: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: plan.executable)
-        process.arguments = plan.arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(plan.environment) { $1 }
         // mpirun's error output passes through unchanged; its tail is kept to name a launch failure.
         let errors = Pipe(), tail = OutputTail()
-        process.standardError = errors
+        let process = try SupervisedProcess(executable: plan.executable, arguments: plan.arguments,
+                                            environment: ProcessInfo.processInfo.environment.merging(plan.environment) { $1 },
+                                            standardError: errors.fileHandleForWriting.fileDescriptor,
+                                            closedInChild: errors.fileHandleForReading.fileDescriptor)
+        try errors.fileHandleForWriting.close()
         errors.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             FileHandle.standardError.write(data)
             tail.append(data)
         }
-        try process.run()
         var forwarded: Int32 = 0
-        while process.isRunning {
-            if receivedSignal != 0 && forwarded == 0 {
-                forwarded = receivedSignal
-                log("received signal \(forwarded): asking the ranks to checkpoint and stop")
+        var status = process.exitStatus()
+        while status == nil {
+            if forwarded == 0 && (receivedSignal != 0 || process.terminationIsPending) {
+                forwarded = receivedSignal != 0 ? receivedSignal : SIGTERM
+                log(receivedSignal != 0 ? "received signal \(forwarded): asking the ranks to checkpoint and stop"
+                    : "mpirun received SIGTERM (a scheduler's time limit?): asking the ranks to checkpoint and stop")
                 kill(process.processIdentifier, SIGUSR1)
             }
             usleep(100_000)
+            status = process.exitStatus()
         }
         errors.fileHandleForReading.readabilityHandler = nil
         let rest = errors.fileHandleForReading.readDataToEndOfFile()
         FileHandle.standardError.write(rest)
         tail.append(rest)
-        return (process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus, forwarded, tail.text)
+        return (status ?? 1, forwarded, tail.text)
     }
 
     func installSignalHandlers() {

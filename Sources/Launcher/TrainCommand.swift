@@ -18,7 +18,14 @@ struct Train: ParsableCommand {
     var stopAtStep: Int?
 
     func run() throws {
-        let job = try ModelRegistry.loadJob(path: self.job, overrides: overrides)
+        var job: Job
+        do {
+            job = try ModelRegistry.loadJob(path: self.job, overrides: overrides)
+        } catch {
+            // A refused job (code 64) fails the same way on every attempt: gentrain run does not restart it.
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            throw ExitCode(TrainingExitCode.code(for: error))
+        }
         let resumeMode: ResumeMode = switch resume {
         case "auto": .automatic
         case "never": .never
@@ -33,25 +40,39 @@ struct Train: ParsableCommand {
             try? communicator.finalize()
             throw ExitCode(1)
         }
+        if let injected = ProcessInfo.processInfo.environment["GENTRAIN_TEST_DATA_PATH_OF_RANK"]?.split(separator: ":", maxSplits: 1),
+           injected.count == 2, Int(injected[0]) == communicator.rank {
+            // Fault injection for the tests: this rank reads its data from another path (missing or corrupt), the others do not.
+            job.dataPath = String(injected[1])
+        }
         BLASThreads.set(job.threadsPerRank > 1 ? blasThreadsForWorkers() : 1)
+        let trainer: Trainer
+        do {
+            trainer = try Trainer(job: job, communicator: communicator, gentrainVersion: gentrainVersion)
+        } catch {
+            // Before the first collective every failure is this rank's own (its data missing or corrupt): end the whole
+            // job now, without MPI_Finalize (which would wait for the others), instead of leaving the other ranks to wait
+            // for the collective deadline. mpirun ends them and exits with this rank's code.
+            try? writeStandardError("gentrain: rank \(communicator.rank) on \(ProcessInfo.processInfo.hostName): \(error)\n")
+            Foundation.exit(TrainingExitCode.code(for: error))
+        }
         let outcome: TrainingOutcome
         do {
-            let trainer = try Trainer(job: job, communicator: communicator, gentrainVersion: gentrainVersion)
             outcome = try Parallelism.$threads.withValue(job.threadsPerRank) { try trainer.run(resume: resumeMode, stopAtStep: stopAtStep) }
         } catch let error as WriteError {
             // A file a rank could not write (a full disk): the checkpoint, if any, is written; that rank printed why.
             if error.isReportedHere { try? writeStandardError("gentrain: rank \(communicator.rank): \(error)\n") }
             try? communicator.finalize()
-            throw ExitCode(74)
+            throw ExitCode(TrainingExitCode.cannotWrite)
         } catch {
             // Every rank reaches the same failure (handshake, restore, non-finite loss) or fails on its own (data):
             // print once per rank with its number, then end the whole job.
             FileHandle.standardError.write(Data("gentrain: rank \(communicator.rank): \(error)\n".utf8))
             try? communicator.finalize()
-            throw ExitCode(1)
+            throw ExitCode(TrainingExitCode.code(for: error))
         }
         try communicator.finalize()
-        if outcome == .checkpointedForRestart { throw ExitCode(75) }
+        if outcome == .checkpointedForRestart { throw ExitCode(TrainingExitCode.stopped) }
     }
 }
 

@@ -253,6 +253,45 @@ checkpoint: {every_steps: 10, keep: 2}
         other.steps = 99
         #expect(job.differences(from: other).isEmpty)
         other.batchSize = 32
-        #expect(job.differences(from: other) == ["batchSize: 32 -> 64"])
+        #expect(job.differences(from: other) == ["train.batch_size: 32 -> 64"])
+    }
+
+    /// A job that does not match its checkpoint names the job file's keys (issue 19, case 12), down to a model option
+    /// or one group's optimizer setting.
+    @Test func differencesNameTheJobFilesKeys() throws {
+        let job = try loadJob(path: writeJob(validJob))
+        var other = job
+        other.seed = 9
+        other.dataPath = "/elsewhere"
+        other.modelOptions["latent"] = .integer(4)
+        other.optimizers[other.optimizers.keys.sorted()[0]]?.learningRate = 0.5
+        let group = other.optimizers.keys.sorted()[0]
+        let differences = job.differences(from: other)
+        #expect(differences.contains { $0.hasPrefix("train.seed: 9 -> ") }, "\(differences)")
+        #expect(differences.contains { $0.hasPrefix("data.path: \"/elsewhere\" -> ") || $0.hasPrefix("data.path: /elsewhere -> ") }, "\(differences)")
+        #expect(differences.contains { $0.hasPrefix("model.latent: 4 -> 16") }, "\(differences)")
+        #expect(differences.contains { $0.hasPrefix("train.optimizers.\(group).learning_rate: 0.5 -> ") }, "\(differences)")
+    }
+
+    /// The same data at another path is the same data: with both digests known a resume compares content, not paths.
+    @Test func theSameDataAtAnotherPathIsTheSameData() throws {
+        var job = try loadJob(path: writeJob(validJob))
+        job.dataDigest = "fnv1a-64:0123456789abcdef"
+        var moved = job
+        moved.dataPath = "/mnt/copy/fashion-mnist"
+        #expect(job.differences(from: moved).isEmpty)
+        moved.dataDigest = "fnv1a-64:fedcba9876543210"
+        #expect(job.differences(from: moved) == ["data content: fnv1a-64:fedcba9876543210 -> fnv1a-64:0123456789abcdef (data.path: /mnt/copy/fashion-mnist -> \(job.dataPath))"])
+        moved.dataDigest = nil  // a checkpoint from before digests: the path is all there is to compare
+        #expect(job.differences(from: moved).contains { $0.hasPrefix("data.path:") })
+    }
+
+    /// A name is at most 128 characters: a 512 KiB name (the job file itself may have 1 MiB) is refused in one line.
+    @Test func aHugeNameIsRefused() throws {
+        let huge = String(repeating: "n", count: 1 << 19)
+        #expect { try loadJob(path: writeJob(validJob.replacingOccurrences(of: "name: vae-test", with: "name: \(huge)"))) } throws: {
+            "\($0)".contains("name") && "\($0)".contains("at most 128 characters") && "\($0)".count < 300
+        }
+        #expect(try loadJob(path: writeJob(validJob.replacingOccurrences(of: "name: vae-test", with: "name: \(String(repeating: "n", count: 128))"))).name.count == 128)
     }
 }

@@ -28,12 +28,25 @@ func context(environment: [String: String] = [:], root: Bool = false, cores: Int
         let (path, job) = try job()
         let plan = try planLaunch(LaunchRequest(jobPath: path, job: job), context: context(environment: ["PATH": "/usr/bin"]))
         #expect(plan.executable == "/usr/bin/mpirun" && plan.ranks == 2 && plan.threadsPerRank == 1)
-        #expect(plan.arguments == ["-n", "2", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "GENTRAIN_EXPECTED_WORLD_SIZE=2", "-x", "PATH",
+        #expect(plan.arguments == ["-n", "2", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "GENTRAIN_EXPECTED_WORLD_SIZE=2",
+                                   "-x", "SWIFT_BACKTRACE=enable=no", "-x", "PATH",
                                    "--output-filename", "/runs/plan-test/logs/attempt-0",
                                    "/opt/gentrain/bin/gentrain", "train", path,
                                    "--set", "distributed.ranks=2", "--set", "distributed.threads_per_rank=1", "--resume", "auto"])
         #expect(plan.environment.isEmpty, "the run-as-root variables only for root")
         #expect(plan.placement == "this machine (2 cores)")
+    }
+
+    /// A crash ends in under a second instead of ~32 s of symbolication (issue 19, case 10): the ranks run without
+    /// Swift's backtracer unless the user set SWIFT_BACKTRACE, which is then passed on as it is.
+    @Test func ranksRunWithoutTheBacktracerUnlessTheUserChoseOne() throws {
+        let (path, job) = try job()
+        let plan = try planLaunch(LaunchRequest(jobPath: path, job: job), context: context())
+        #expect(plan.arguments.contains("SWIFT_BACKTRACE=enable=no"))
+        #expect(plan.commandLine.contains("-x SWIFT_BACKTRACE=enable=no"))
+        let chosen = try planLaunch(LaunchRequest(jobPath: path, job: job), context: context(environment: ["SWIFT_BACKTRACE": "enable=yes,symbolicate=fast"]))
+        #expect(!chosen.arguments.contains { $0.hasPrefix("SWIFT_BACKTRACE=") })
+        #expect(chosen.arguments.contains("SWIFT_BACKTRACE"))
     }
 
     @Test func rootGetsOpenMPIsPermissionAndMoreRanksThanCoresOversubscribe() throws {

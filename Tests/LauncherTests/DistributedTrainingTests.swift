@@ -172,6 +172,23 @@ func metricLines(_ output: String) -> Int {
         #expect(try finalCheckpoint(output, step: 3).groups == original.groups)
     }
 
+    /// A newest checkpoint whose job section cannot be read (valid checksum) is skipped like a corrupt one (issue 19,
+    /// case 12), and the same data at another path (a symbolic link to it) resumes as the same data.
+    @Test func anUnreadableJobSectionFallsBackAndMovedDataResumes() throws {
+        let settings = ["--set", "train.steps=3", "--set", "train.batch_size=12", "--set", "checkpoint.every_steps=1", "--set", "eval.every_epochs=0"]
+        let output = runFolder("unreadable-job")
+        #expect(try train("autoencoder-fashion", ranks: 1, output: output, settings).status == 0)
+        let newest = "\(output)/checkpoints/\(Checkpoint.fileName(step: 3))"
+        var checkpoint = try Checkpoint.read(path: newest)
+        checkpoint.job = "{\"name\": 5}"
+        try checkpoint.write(to: newest)
+        let moved = runFolder("moved-data")
+        try FileManager.default.createSymbolicLink(atPath: moved, withDestinationPath: "/usr/share/datasets/fashion-mnist")
+        let again = try train("autoencoder-fashion", ranks: 1, output: output, settings + ["--set", "data.path=\(moved)"])
+        #expect(again.status == 0, "\(again.output)")
+        #expect(again.output.contains("its job description cannot be read") && again.output.contains("resuming at step 2"), "\(again.output)")
+    }
+
     @Test func aChangedJobIsRefusedNamingTheDifference() throws {
         let settings = ["--set", "train.steps=2", "--set", "train.batch_size=12"]
         let output = runFolder("changed")

@@ -61,14 +61,33 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: output + "/logs/attempt-1/1/rank.0/stderr"))
     }
 
-    @Test func sigtermOnTheLauncherCheckpointsAndExits75() throws {
-        let output = runFolder("launcher-term")
+    /// `gentrain run` of the autoencoder for (practically) ever, once it has reported 3 steps.
+    func startEndlessRun(output: String) throws -> BackgroundRun {
         let job = try BackgroundRun(gentrainExecutable().path, ["run", jobFile("autoencoder-fashion"), "--set", "output=\(output)",
                                                                 "--set", "train.steps=100000", "--set", "train.batch_size=12",
                                                                 "--set", "checkpoint.every_steps=0", "--", "--bind-to", "none"],
                                     environment: [:])
         #expect(BackgroundRun.wait(seconds: 60) { metricLines(output) >= 3 }, "\(job.log)")
+        return job
+    }
+
+    @Test func sigtermOnTheLauncherCheckpointsAndExits75() throws {
+        let output = runFolder("launcher-term")
+        let job = try startEndlessRun(output: output)
         kill(job.process.processIdentifier, SIGTERM)
+        #expect(BackgroundRun.wait(seconds: 60) { !job.process.isRunning }, "\(job.log)")
+        #expect(job.process.terminationStatus == 75, "\(job.log)")
+        #expect(job.log.contains("checkpoint at step") && job.log.contains("run again to continue"), "\(job.log)")
+        #expect(!Checkpoint.list(folder: output + "/checkpoints").isEmpty)
+    }
+
+    /// Some schedulers send SIGTERM to mpirun itself at the time limit (issue 19, case 9): that too ends in a checkpoint
+    /// and exit 75, not in mpirun killing the ranks and exit 1.
+    @Test func sigtermOnMpirunItselfCheckpointsAndExits75() throws {
+        let output = runFolder("mpirun-term")
+        let job = try startEndlessRun(output: output)
+        let mpirunProcess = try #require(job.children.first, "\(job.log)")
+        kill(mpirunProcess, SIGTERM)
         #expect(BackgroundRun.wait(seconds: 60) { !job.process.isRunning }, "\(job.log)")
         #expect(job.process.terminationStatus == 75, "\(job.log)")
         #expect(job.log.contains("checkpoint at step") && job.log.contains("run again to continue"), "\(job.log)")
