@@ -20,8 +20,8 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(problem)" }
 }
 
-/// One named tensor of a saved buffer, in buffer order.
-public struct TensorLayout: Codable, Sendable, Equatable, CustomStringConvertible {
+/// One named tensor of a saved buffer, in buffer order (a checkpoint records them to refuse another layout by name).
+public struct SavedTensorShape: Codable, Sendable, Equatable, CustomStringConvertible {
     public var name: String
     public var shape: [Int]
     public init(name: String, shape: [Int]) {
@@ -41,11 +41,11 @@ public struct Checkpoint: Sendable {
         public var optimizerState: [Float]
         public var optimizerIterations: Int
         /// The tensors `values` holds, in order (nil in checkpoints written before layouts were recorded).
-        public var parameterLayout: [TensorLayout]?
+        public var parameterLayout: [SavedTensorShape]?
         /// The tensors `state` holds, in order (nil likewise).
-        public var stateLayout: [TensorLayout]?
+        public var stateLayout: [SavedTensorShape]?
         public init(name: String, values: [Float], state: [Float], optimizerState: [Float], optimizerIterations: Int,
-                    parameterLayout: [TensorLayout]? = nil, stateLayout: [TensorLayout]? = nil) {
+                    parameterLayout: [SavedTensorShape]? = nil, stateLayout: [SavedTensorShape]? = nil) {
             self.name = name
             self.values = values
             self.state = state
@@ -109,8 +109,8 @@ public struct Checkpoint: Sendable {
         var state: Int
         var optimizerState: Int
         var optimizerIterations: Int
-        var parameterLayout: [TensorLayout]?
-        var stateLayout: [TensorLayout]?
+        var parameterLayout: [SavedTensorShape]?
+        var stateLayout: [SavedTensorShape]?
     }
 
     public static let formatVersion: UInt32 = 1

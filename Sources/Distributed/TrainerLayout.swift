@@ -15,10 +15,10 @@ func layoutDescription(_ groups: [ParameterGroup]) -> String {
 }
 
 /// The names and shapes a checkpoint records for `entries`.
-func tensorLayouts(_ entries: [ParameterEntry]) -> [TensorLayout] { entries.map { TensorLayout(name: $0.name, shape: $0.shape) } }
+func tensorLayouts(_ entries: [ParameterEntry]) -> [SavedTensorShape] { entries.map { SavedTensorShape(name: $0.name, shape: $0.shape) } }
 
 /// Where a saved layout and the model's entries first differ, in words (nil when they agree).
-func firstLayoutDifference(saved: [TensorLayout], model entries: [ParameterEntry], in group: String, kind: String) -> String? {
+func firstLayoutDifference(saved: [SavedTensorShape], model entries: [ParameterEntry], in group: String, kind: String) -> String? {
     let model = tensorLayouts(entries)
     for index in 0..<max(saved.count, model.count) {
         let savedTensor = index < saved.count ? saved[index] : nil, modelTensor = index < model.count ? model[index] : nil

@@ -55,7 +55,7 @@ func trainFixture(_ job: String, ranks: Int, output: String, _ extra: [String] =
         #expect(beforeBoundary.groups[0].values.count == 280 && beforeBoundary.groups[0].optimizerState.count == 560)
         #expect(beforeBoundary.groups[0].parameterLayout?.map(\.name) == ["encoder.kernel", "encoder.bias", "decoder.kernel", "decoder.bias"])
         #expect(afterBoundary.groups[0].values.count == 352 && afterBoundary.groups[0].optimizerState.count == 704)
-        #expect(afterBoundary.groups[0].parameterLayout?.last == TensorLayout(name: "grown.bias", shape: [8]))
+        #expect(afterBoundary.groups[0].parameterLayout?.last == SavedTensorShape(name: "grown.bias", shape: [8]))
         // And the run moved: the final parameters are not those of step 3.
         #expect(a.groups[0].values != afterBoundary.groups[0].values)
     }
@@ -82,7 +82,7 @@ func trainFixture(_ job: String, ranks: Int, output: String, _ extra: [String] =
         }
         // The same number of values in another shape.
         var transposed = saved
-        transposed.parameterLayout?[2] = TensorLayout(name: "decoder.kernel", shape: [16, 8])
+        transposed.parameterLayout?[2] = SavedTensorShape(name: "decoder.kernel", shape: [16, 8])
         #expect { try applyCheckpoint(checkpoint(step: 3, [transposed]), to: GrowingFixture(seed: 9, growAfterSteps: 2)) } throws: {
             "\($0)".contains("at parameter 3 of group model: model.decoder.kernel [16, 8] in the checkpoint, model.decoder.kernel [8, 16] in the model")
         }
