@@ -39,6 +39,8 @@ import Testing
         #expect(last.contains("not restarted"), "\(result.output)")
         #expect(!result.output.contains("restarting"), "\(result.output)")
         #expect(!result.output.contains("did not complete within"), "\(result.output)")
+        // A data error is not a usage error: no usage text after it (scripts/demo.sh used to print it).
+        #expect(!result.output.contains("USAGE:") && !result.output.contains("See 'gentrain run --help'"), "\(result.output)")
     }
 
     @Test func aRankWhoseDataIsCorruptEndsTheJobAtOnceWithCode65() throws {
