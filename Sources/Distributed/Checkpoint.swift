@@ -11,6 +11,7 @@
 // counts are checked).
 
 import CZlib
+import DataIO
 import Foundation
 
 /// A checkpoint that cannot be used.
@@ -302,16 +303,6 @@ public struct Checkpoint: Sendable {
 
     /// The file name for a step (zero-padded so that names sort by step).
     public static func fileName(step: Int) -> String { String(format: "step-%010d.gtck", step) }
-}
-
-func appendLittleEndian<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T) {
-    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-}
-
-func readLittleEndian<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as type: T.Type) -> T {
-    var value: T = 0
-    withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[offset..<(offset + MemoryLayout<T>.size)]) }
-    return T(littleEndian: value)
 }
 
 func crc32Checksum(_ bytes: [UInt8]) -> UInt32 {
