@@ -102,7 +102,7 @@ struct Bench: ParsableCommand {
         if subject == .evaluator { return try Parallelism.$threads.withValue(threads) { try benchEvaluator() } }
         let description = try benchedModel()
         let dataset = try trainingData()
-        let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0))
+        let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, batchSize: batch))
         let perStep = description.realImagesPerStep(globalBatch: batch, datasetCount: dataset.count)
         var generator = SeededGenerator(seed: 0)
         func step(_ index: Int) throws {

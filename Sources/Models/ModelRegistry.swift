@@ -11,6 +11,7 @@ public enum ModelRegistry {
         DCGAN.description,
         Classifier.description,
         Gaussian.description,
+        RestrictedBoltzmannMachine.description,
     ]
 
     /// The models jobs may name: `all`, and the contract's test fixtures (`ContractFixtures`) when the environment
