@@ -135,6 +135,7 @@ struct Bench: ParsableCommand {
             var result: [String: Any] = [
                 "framework": "gentrain", "version": gentrainVersion, "model": description.name, "batch": batch, "threads": threads,
                 "steps": steps, "ms_median": round2(medianTime), "ms_min": round2(sorted.first!), "ms_max": round2(sorted.last!),
+                "ms_mean": round2(sorted.reduce(0, +) / Double(sorted.count)),
                 "img_s": round2(Double(batch) / medianTime * 1000), "gflop_step": round2(gflop),
                 "gflops_achieved": round2(gflop / medianTime * 1000), "peak_rss_mb": round2(peakResidentMegabytes()),
                 "blas_core": BLASThreads.coreName, "convolution": algorithm.rawValue,

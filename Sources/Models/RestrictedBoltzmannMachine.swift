@@ -121,14 +121,20 @@ public final class RestrictedBoltzmannMachine: TrainableModel {
     }
 
     /// F(v) = -v.b_v - sum_j softplus((v W^T + b_h)_j) for each row of visible [N, V] -> [N], differentiable in the parameters.
-    public func freeEnergy(_ visible: Tensor) -> Variable {
+    public func freeEnergy(_ visible: Tensor) -> Variable { freeEnergyAndHiddenInput(visible).energy }
+
+    /// F(v) [N] and the hidden units' input v W^T + b_h [N, H] it is built on.
+    func freeEnergyAndHiddenInput(_ visible: Tensor) -> (energy: Variable, hiddenInput: Tensor) {
+        let rows = visible.shape[0]
         let v = Variable(visible)
         let hiddenInput = matmul(v, weights.variable, transposeB: true) + hiddenBias.variable
-        return -(sum(softplus(hiddenInput), axes: [1]) + sum(v * visibleBias.variable, axes: [1]))
+        let visibleTerm = reshape(matmul(v, reshape(visibleBias.variable, [visibleCount, 1])), [rows])
+        return (-(sum(softplus(hiddenInput), axes: [1]) + visibleTerm), hiddenInput.value)
     }
 
     /// weight * (sum F(data) - sum F(model)): its gradient, summed over ranks with weight 1/B, is minus the CD estimate.
-    func contrastiveLoss(data: Tensor, model: Tensor, weight: Float) -> Variable {
+    /// Also returns P(h = 1 | v_model) [n, H] from the same forward pass (before the update).
+    func contrastiveLoss(data: Tensor, model: Tensor, weight: Float) -> (loss: Variable, modelHiddenProbabilities: Tensor) {
         let rows = data.shape[0]
         var stacked = Tensor(uninitialized: [2 * rows, visibleCount])
         stacked.withUnsafeMutableBufferPointer { buffer in
@@ -136,7 +142,14 @@ public final class RestrictedBoltzmannMachine: TrainableModel {
             model.withUnsafeBufferPointer { (buffer.baseAddress! + data.count).update(from: $0.baseAddress!, count: $0.count) }
         }
         let signs = Tensor(shape: [2 * rows], values: [Float](repeating: weight, count: rows) + [Float](repeating: -weight, count: rows))
-        return sum(freeEnergy(stacked) * Variable(signs))
+        let (energies, hiddenInput) = freeEnergyAndHiddenInput(stacked)
+        var probabilities = Tensor(uninitialized: [rows, hiddenCount])
+        hiddenInput.withUnsafeBufferPointer { input in
+            probabilities.withUnsafeMutableBufferPointer { output in
+                for index in output.indices { output[index] = sigmoidScalar(input[rows * hiddenCount + index]) }
+            }
+        }
+        return (sum(energies * Variable(signs)), probabilities)
     }
 
     // MARK: - Step
@@ -180,14 +193,18 @@ public final class RestrictedBoltzmannMachine: TrainableModel {
     func contrastiveDivergenceStep(data: Tensor, positions: Range<Int>, visibleUniforms: [Tensor], hiddenUniforms: [Tensor],
                                    weight: Float, context: StepContext) throws -> Float {
         var hidden = Tensor(viewing: group.state, offset: chains.entry.offset + positions.lowerBound * hiddenCount, shape: [positions.count, hiddenCount])
-        var visible = hidden, hiddenProbability = hidden
+        var visible = hidden
         for gibbs in 0..<gibbsSteps {
             visible = bernoulli(visibleProbabilities(hidden), visibleUniforms[gibbs])
-            hiddenProbability = hiddenProbabilities(visible)
-            if gibbs < gibbsSteps - 1 { hidden = bernoulli(hiddenProbability, hiddenUniforms[gibbs]) }
+            if gibbs < gibbsSteps - 1 { hidden = bernoulli(hiddenProbabilities(visible), hiddenUniforms[gibbs]) }
         }
-        let loss = try context.descend(group) { contrastiveLoss(data: data, model: visible, weight: weight) }
-        try storeChains(bernoulli(hiddenProbability, hiddenUniforms[gibbsSteps - 1]), positions: positions, context: context)
+        var hiddenProbability: Tensor?
+        let loss = try context.descend(group) {
+            let (loss, probabilities) = contrastiveLoss(data: data, model: visible, weight: weight)
+            hiddenProbability = probabilities
+            return loss
+        }
+        try storeChains(bernoulli(hiddenProbability!, hiddenUniforms[gibbsSteps - 1]), positions: positions, context: context)
         return loss
     }
 
