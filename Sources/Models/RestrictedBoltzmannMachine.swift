@@ -277,7 +277,7 @@ public final class RestrictedBoltzmannMachine: TrainableModel {
     /// The filters and 100 Gibbs samples (images only).
     public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {
         guard sampleShape.count == 3 else { return [] }
-        return filterPicture() + [Picture(name: "gibbs-samples", title: "100 Gibbs samples after \(sampleSteps) steps from random visible units, P(v | h)",
+        return filterPicture() + [Picture(name: "gibbs-samples", title: "100 Gibbs samples after \(sampleSteps) steps from random visible units, shown as P(v given h)",
                                           images: sample(0..<100, random: random), columns: 10)]
     }
 
