@@ -185,6 +185,30 @@ struct EnumeratedRBM {
         #expect(model.chains.value.scalars == newChains)
     }
 
+    /// `binarize: sample` draws each visible unit as Bernoulli(intensity) with the step's uniforms for its global batch
+    /// position: the data term of the gradient (dF/db_v = -v) shows the draw, and its mean over many units is the intensity.
+    @Test func sampledBinarisationDrawsBernoulliOfTheIntensity() throws {
+        let (visible, batch) = (50, 40)
+        let model = RestrictedBoltzmannMachine(seed: 1, sampleShape: [visible], hiddenCount: 2, chainCount: batch, binarization: .sample,
+                                               optimizer: SGD(learningRate: 0))
+        let pixels = Tensor(repeating: 0.3, shape: [batch, visible])
+        let random = CounterRandom(seed: 6)
+        _ = try model.trainStep(TrainingBatch(images: pixels), context: StepContext(forward: ForwardContext(training: true, random: random, step: 2),
+                                                                                   globalBatch: batch))
+        let uniforms = random.uniformTensor(stream: RestrictedBoltzmannMachine.dataStream, step: 2, samples: 0..<batch, shape: [visible]).scalars
+        let drawn = (0..<(batch * visible)).map { uniforms[$0] < 0.3 ? 1.0 : 0.0 }
+        #expect(abs(drawn.reduce(0, +) / Double(drawn.count) - 0.3) < 0.03)
+        // The visible bias's gradient is -(1/B) sum v_data + (1/B) sum v_model; with the model part known (the chains'
+        // visible draws from h = 0 use the visible stream), the data part must be the drawn units.
+        let gibbs = random.uniformTensor(stream: RestrictedBoltzmannMachine.visibleStream, step: 2, samples: 0..<batch, shape: [visible]).scalars
+        let modelUnits = gibbs.map { $0 < 0.5 ? 1.0 : 0.0 }  // b_v = 0 and h = 0: P(v = 1) = 1/2
+        let gradient = model.group.flatGradients.suffix(visible).map(Double.init)
+        for unit in 0..<visible {
+            let column = { (values: [Double]) in (0..<batch).reduce(0.0) { $0 + values[$1 * visible + unit] } / Double(batch) }
+            #expect(abs(gradient[unit] - (column(modelUnits) - column(drawn))) < 1e-5, "unit \(unit)")
+        }
+    }
+
     /// On two ranks each rank advances its own batch positions and one sum gives both every chain: the same
     /// parameters and chains as one rank (the other rank's sums simulated from a one-rank model's step).
     @Test func twoRankSharesOfAStepEqualOneRank() throws {
