@@ -13,7 +13,8 @@ import PackageDescription
 /// - `Communication`: the typed MPI communicator (collectives, non-blocking all-reduce).
 /// - `Evaluation`: FID, KID and IS (Float64, sharded across ranks), feature files, the feature extractor.
 /// - `DistributedTraining` (at `Sources/Distributed`): the data-parallel trainer, checkpoints, watchdog.
-/// - `Models`: the course's models, one file each, on the model contract (`ModelContract.swift`), listed in `ModelRegistry.swift`.
+/// - `Models`: the course's models, one file each, on the model contract (`ModelContract.swift`), listed in `ModelRegistry.swift`
+///   (initial values from array files through `DataIO`).
 /// - `LaunchPlanning`: `gentrain run`'s mpirun command and batch scripts, as pure functions.
 /// - `gentrain` (at `Sources/Launcher`): the command-line tool.
 let package = Package(
@@ -46,7 +47,7 @@ let package = Package(
         .target(name: "DistributedTraining",
                 dependencies: ["CMPI", "CZlib", "Communication", "Evaluation", "TensorCore", "DataIO", "Models", "JobFiles"],
                 path: "Sources/Distributed"),
-        .target(name: "Models", dependencies: ["TensorCore", "JobFiles"]),
+        .target(name: "Models", dependencies: ["TensorCore", "JobFiles", "DataIO"]),
         .target(name: "JobFiles", dependencies: ["Yams"]),
         .target(name: "LaunchPlanning", dependencies: ["JobFiles"]),
         .executableTarget(

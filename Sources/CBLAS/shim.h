@@ -10,4 +10,6 @@ void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const 
              int *info);
 // Cholesky factorisation (double).
 void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+// Inverse of a triangular matrix (double): uplo 'U' or 'L', diag 'N' or 'U'.
+void dtrtri_(const char *uplo, const char *diag, const int *n, double *a, const int *lda, int *info);
 #endif

@@ -119,11 +119,13 @@ func appendElements(_ bytes: inout [UInt8], _ elements: ArrayElements) {
     }
 }
 
-func appendLittleEndian<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T) {
+/// Appends `value`'s bytes, little-endian (every binary format gentrain writes: checkpoints, safetensors, .npy, .npz).
+public func appendLittleEndian<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T) {
     withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
 }
 
-func readLittleEndian<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as type: T.Type) -> T {
+/// The little-endian integer at `offset` of `bytes` (the caller has checked that it fits).
+public func readLittleEndian<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as type: T.Type) -> T {
     var value: T = 0
     withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[offset..<(offset + MemoryLayout<T>.size)]) }
     return T(littleEndian: value)

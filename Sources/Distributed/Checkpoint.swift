@@ -3,7 +3,8 @@
 // Layout (little-endian): "GTCK", format version (UInt32), header length (UInt64), header (JSON:
 // job, run, step, epoch, world size, groups with their value/state/optimizer counts and their layout: each
 // parameter's and state tensor's name and shape), then per group its
-// values, state and optimizer state as Float32, then a CRC-32 of everything before it.
+// values, state and optimizer state as Float32 and its Float64 state (a fit by statistics, exactly), then a
+// CRC-32 of everything before it. Format 1 (before Float64 state) is read as format 2 without it.
 //
 // The run is an identity drawn when a run starts afresh and carried by every checkpoint of it, across
 // resumes: clean-up removes only the run's own older checkpoints. Checkpoints written before it existed
@@ -11,6 +12,7 @@
 // counts are checked).
 
 import CZlib
+import DataIO
 import Foundation
 
 /// A checkpoint that cannot be used.
@@ -44,8 +46,13 @@ public struct Checkpoint: Sendable {
         public var parameterLayout: [SavedTensorShape]?
         /// The tensors `state` holds, in order (nil likewise).
         public var stateLayout: [SavedTensorShape]?
+        /// Float64 state (a model fitted by statistics), exactly.
+        public var float64State: [Double]
+        /// The tensors `float64State` holds, in order.
+        public var float64Layout: [SavedTensorShape]?
         public init(name: String, values: [Float], state: [Float], optimizerState: [Float], optimizerIterations: Int,
-                    parameterLayout: [SavedTensorShape]? = nil, stateLayout: [SavedTensorShape]? = nil) {
+                    parameterLayout: [SavedTensorShape]? = nil, stateLayout: [SavedTensorShape]? = nil,
+                    float64State: [Double] = [], float64Layout: [SavedTensorShape]? = nil) {
             self.name = name
             self.values = values
             self.state = state
@@ -53,6 +60,8 @@ public struct Checkpoint: Sendable {
             self.optimizerIterations = optimizerIterations
             self.parameterLayout = parameterLayout
             self.stateLayout = stateLayout
+            self.float64State = float64State
+            self.float64Layout = float64Layout
         }
     }
 
@@ -111,9 +120,14 @@ public struct Checkpoint: Sendable {
         var optimizerIterations: Int
         var parameterLayout: [SavedTensorShape]?
         var stateLayout: [SavedTensorShape]?
+        /// Float64 values (absent in format 1: none).
+        var float64State: Int?
+        var float64Layout: [SavedTensorShape]?
     }
 
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
+    /// The formats this gentrain reads.
+    static let readableVersions: ClosedRange<UInt32> = 1...2
     static let magic: [UInt8] = Array("GTCK".utf8)
 
     /// The job it was written for, as canonical JSON.
@@ -148,7 +162,8 @@ public struct Checkpoint: Sendable {
                             groups: groups.map { GroupHeader(name: $0.name, values: $0.values.count, state: $0.state.count,
                                                              optimizerState: $0.optimizerState.count,
                                                              optimizerIterations: $0.optimizerIterations,
-                                                             parameterLayout: $0.parameterLayout, stateLayout: $0.stateLayout) })
+                                                             parameterLayout: $0.parameterLayout, stateLayout: $0.stateLayout,
+                                                             float64State: $0.float64State.count, float64Layout: $0.float64Layout) })
         let headerBytes = [UInt8](try! JSONEncoder().encode(header))
         var bytes = Self.magic
         appendLittleEndian(&bytes, Self.formatVersion)
@@ -158,6 +173,7 @@ public struct Checkpoint: Sendable {
             for buffer in [group.values, group.state, group.optimizerState] {
                 buffer.withUnsafeBytes { bytes.append(contentsOf: $0) }
             }
+            group.float64State.withUnsafeBytes { bytes.append(contentsOf: $0) }
         }
         appendLittleEndian(&bytes, crc32Checksum(bytes))
         return bytes
@@ -211,7 +227,9 @@ public struct Checkpoint: Sendable {
             throw CheckpointError(path: path, problem: "checksum mismatch (the file is corrupt or was cut short)")
         }
         let version = readLittleEndian(bytes, at: 4, as: UInt32.self)
-        guard version == formatVersion else { throw CheckpointError(path: path, problem: "format version \(version), this gentrain reads \(formatVersion)") }
+        guard readableVersions.contains(version) else {
+            throw CheckpointError(path: path, problem: "format version \(version), this gentrain reads \(readableVersions.lowerBound) to \(readableVersions.upperBound)")
+        }
         // Every length and count is checked against the bytes present before it is used (a valid CRC proves nothing
         // about a crafted file).
         let declaredLength = readLittleEndian(bytes, at: 8, as: UInt64.self)
@@ -221,25 +239,28 @@ public struct Checkpoint: Sendable {
         }
         if let problem = header.problem { throw CheckpointError(path: path, problem: problem) }
         var position = 16 + Int(declaredLength)
-        func floats(_ count: Int) -> [Float]? {
-            guard count >= 0, count <= (bytes.count - 4 - position) / 4 else { return nil }
-            let values = bytes[position..<(position + 4 * count)].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            position += 4 * count
+        func elements<Element>(_ count: Int, _ type: Element.Type) -> [Element]? {
+            let size = MemoryLayout<Element>.size
+            guard count >= 0, count <= (bytes.count - 4 - position) / size else { return nil }
+            let values = bytes[position..<(position + size * count)].withUnsafeBytes { Array($0.bindMemory(to: Element.self)) }
+            position += size * count
             return values
         }
         var groups: [Group] = []
         for group in header.groups {
-            guard let values = floats(group.values), let state = floats(group.state), let optimizerState = floats(group.optimizerState) else {
+            guard let values = elements(group.values, Float.self), let state = elements(group.state, Float.self),
+                  let optimizerState = elements(group.optimizerState, Float.self),
+                  let float64State = elements(group.float64State ?? 0, Double.self) else {
                 throw CheckpointError(path: path, problem: "group \(group.name): its header promises more values than the file holds")
             }
-            for (layout, count) in [(group.parameterLayout, values.count), (group.stateLayout, state.count)] {
+            for (layout, count) in [(group.parameterLayout, values.count), (group.stateLayout, state.count), (group.float64Layout, float64State.count)] {
                 if let layout, layoutCount(layout.map(\.shape)) != count {
                     throw CheckpointError(path: path, problem: "group \(group.name): its layout does not add up to its \(count) values")
                 }
             }
             groups.append(Group(name: group.name, values: values, state: state, optimizerState: optimizerState,
                                 optimizerIterations: group.optimizerIterations, parameterLayout: group.parameterLayout,
-                                stateLayout: group.stateLayout))
+                                stateLayout: group.stateLayout, float64State: float64State, float64Layout: group.float64Layout))
         }
         guard position == bytes.count - 4 else { throw CheckpointError(path: path, problem: "longer than its header says") }
         return Checkpoint(job: header.job, run: header.run, gentrainVersion: header.gentrainVersion, step: header.step, epoch: header.epoch,
@@ -302,16 +323,6 @@ public struct Checkpoint: Sendable {
 
     /// The file name for a step (zero-padded so that names sort by step).
     public static func fileName(step: Int) -> String { String(format: "step-%010d.gtck", step) }
-}
-
-func appendLittleEndian<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T) {
-    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-}
-
-func readLittleEndian<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as type: T.Type) -> T {
-    var value: T = 0
-    withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes[offset..<(offset + MemoryLayout<T>.size)]) }
-    return T(littleEndian: value)
 }
 
 func crc32Checksum(_ bytes: [UInt8]) -> UInt32 {

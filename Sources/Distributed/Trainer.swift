@@ -97,6 +97,10 @@ public final class Trainer {
             }
             return .finished
         }
+        if step > 0 && model.hasConverged {
+            if isReporter { log("\(job.name): the run is already complete: it converged at step \(step)") }
+            return .finished
+        }
         var metrics: JSONLinesWriter?
         if isReporter {
             recordingWriteFailure(job.output + "/job.resolved.json") {
@@ -125,11 +129,8 @@ public final class Trainer {
             let images = dataset.batch(indices, scaling: model.scaling)
             applyLearningRateSchedule(epoch: epoch)
             let started = Date()
-            let context = StepContext(forward: ForwardContext(training: true, random: random, step: UInt64(step)),
-                                      globalBatch: stepBatch, rank: communicator.rank, worldSize: communicator.size,
-                                      reduceGradients: { [reducer] group in try reducer.reduce(group, step: step) },
-                                      reduceSum: { [reducer] values in try reducer.sum(&values, step: step) })
-            let losses = try model.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)), context: context)
+            let losses = try model.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)),
+                                             context: stepContext(step: step, random: random))
             let nonFiniteGradient = firstNonFiniteGradient(model.groups)
             let seconds = Date().timeIntervalSince(started)
             step += 1
@@ -158,7 +159,9 @@ public final class Trainer {
             }
             let writeFailed = summary[names.count + 3] > 0
             let stopNow = summary[names.count] > 0 || writeFailed
-            let checkpointNow = stopNow || summary[names.count + 1] > 0 || step == totalSteps
+            // A model fitted to convergence decides from statistics summed across ranks: every rank stops at the same step.
+            let converged = model.hasConverged
+            let checkpointNow = stopNow || summary[names.count + 1] > 0 || step == totalSteps || converged
                 || (job.checkpointEverySteps > 0 && step % job.checkpointEverySteps == 0)
             if job.replicaCheckEvery > 0 && step % job.replicaCheckEvery == 0 { try checkReplicas(step: step) }
             if isReporter {
@@ -175,13 +178,23 @@ public final class Trainer {
                 try saveCheckpoint(step: step)
                 lastCheckpoint = Date()
             }
-            if let evaluationResources, !stopNow, evaluationDue(step: step) {
+            if let evaluationResources, !stopNow, evaluationDue(step: step) || converged {
                 try evaluate(step: step, resources: evaluationResources, metrics: metrics)
             }
             if stopNow && step < totalSteps {
                 if isReporter { log("stop requested: checkpoint at step \(step) written; run again to continue (exit 75)") }
                 return .checkpointedForRestart
             }
+            if converged {
+                if isReporter { log("\(job.name): converged at step \(step) of at most \(totalSteps)") }
+                break
+            }
+        }
+        if let finishing = model as? any FinalPass {
+            let positions = BatchShare(of: schedule.perStep, rank: communicator.rank, worldSize: communicator.size).samples
+            let indices = schedule.indices(step: step - 1, positions: positions, permutation: permutation?.order)
+            try finishing.finalPass(TrainingBatch(images: dataset.batch(indices, scaling: model.scaling), labels: dataset.labels(indices)),
+                                    context: stepContext(step: step, random: random))
         }
         if isReporter {
             let random = CounterRandom(seed: job.seed)
@@ -198,6 +211,14 @@ public final class Trainer {
         }
         if pendingWriteFailure != nil { throw writeFailure(outcome: "the checkpoint of the last step is written") }
         return .finished
+    }
+
+    /// The collectives and randomness of step `step` (0 for the first).
+    func stepContext(step: Int, random: CounterRandom) -> StepContext {
+        StepContext(forward: ForwardContext(training: true, random: random, step: UInt64(step)),
+                    globalBatch: stepBatch, rank: communicator.rank, worldSize: communicator.size,
+                    reduceGradients: { [reducer] group in try reducer.reduce(group, step: step) },
+                    reduceSum: { [reducer] values in try reducer.sum(&values, step: step) })
     }
 
     /// Sets each optimizer's learning rate for `epoch` from its job schedule.
@@ -237,15 +258,24 @@ public final class Trainer {
 
     /// Compares checksums of the parameters and the replicated state across ranks; names the first tensor that differs.
     func checkReplicas(step: Int) throws {
-        let entries = model.groups.flatMap { group in
-            group.entries.map { (group, $0, group.values) } + group.stateEntries.filter { $0.agreement == .replicated }.map { (group, $0, group.state) }
-        }
-        let digests = entries.map { _, entry, storage in
-            fnv1a(UnsafeRawBufferPointer(start: storage.pointer + entry.offset, count: entry.count * 4))
+        var entries: [(ParameterGroup, ParameterEntry)] = [], digests: [UInt64] = []
+        for group in model.groups {
+            for entry in group.entries {
+                entries.append((group, entry))
+                digests.append(fnv1a(UnsafeRawBufferPointer(start: group.values.pointer + entry.offset, count: entry.count * 4)))
+            }
+            for entry in group.stateEntries where entry.agreement == .replicated {
+                entries.append((group, entry))
+                digests.append(fnv1a(UnsafeRawBufferPointer(start: group.state.pointer + entry.offset, count: entry.count * 4)))
+            }
+            for entry in group.float64Entries {
+                entries.append((group, entry))
+                digests.append(group.float64State.withUnsafeBytes { fnv1a(UnsafeRawBufferPointer(rebasing: $0[(entry.offset * 8)..<((entry.offset + entry.count) * 8)])) })
+            }
         }
         let all = try watchdog.guarded("replica check", step: step) { () throws(MPIError) in try communicator.allGather(digests) }
         for rank in 1..<communicator.size {
-            for (index, (group, entry, _)) in entries.enumerated() where all[rank * entries.count + index] != all[index] {
+            for (index, (group, entry)) in entries.enumerated() where all[rank * entries.count + index] != all[index] {
                 throw TrainingError(message: "replica check at step \(step): rank \(rank)'s \(group.name).\(entry.name) differs from rank 0's")
             }
         }

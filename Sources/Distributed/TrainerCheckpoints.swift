@@ -21,8 +21,10 @@ public func applyCheckpoint(_ checkpoint: Checkpoint, to model: any TrainableMod
         let difference = saved.name != group.name ? nil
             : saved.parameterLayout.flatMap { firstLayoutDifference(saved: $0, model: group.entries, in: group.name, kind: "parameter") }
             ?? saved.stateLayout.flatMap { firstLayoutDifference(saved: $0, model: group.stateEntries, in: group.name, kind: "state tensor") }
+            ?? saved.float64Layout.flatMap { firstLayoutDifference(saved: $0, model: group.float64Entries, in: group.name, kind: "Float64 state tensor") }
         if let difference { throw TrainingError(message: difference) }
-        guard saved.name == group.name, saved.values.count == group.parameterCount, saved.state.count == group.state.count else {
+        guard saved.name == group.name, saved.values.count == group.parameterCount, saved.state.count == group.state.count,
+              saved.float64State.count == group.float64State.count else {
             throw TrainingError(message: "checkpoint group \(saved.name) does not match the model's \(group.name)")
         }
         let expected = group.optimizer?.stateCount(parameterCount: group.parameterCount) ?? 0
@@ -32,6 +34,7 @@ public func applyCheckpoint(_ checkpoint: Checkpoint, to model: any TrainableMod
         }
         group.setFlatValues(saved.values)
         if !saved.state.isEmpty { saved.state.withUnsafeBufferPointer { group.state.pointer.update(from: $0.baseAddress!, count: $0.count) } }
+        group.setFloat64State(saved.float64State)
         group.optimizer?.state = saved.optimizerState
         group.optimizer?.iterations = saved.optimizerIterations
     }
@@ -85,6 +88,11 @@ extension Trainer {
         for group in model.groups {
             try communicator.broadcast(group.values.pointer, count: group.parameterCount)
             if group.state.count > 0 { try communicator.broadcast(group.state.pointer, count: group.state.count) }
+            if !group.float64State.isEmpty {
+                var float64State = group.float64State
+                try communicator.broadcast(&float64State, count: float64State.count)
+                group.setFloat64State(float64State)
+            }
             guard let optimizer = group.optimizer else { continue }
             var iterations = [Double(optimizer.iterations), Double(optimizer.state.count)]
             try communicator.broadcast(&iterations, count: 2)
@@ -188,7 +196,8 @@ extension Trainer {
                 Checkpoint.Group(name: group.name, values: group.flatValues,
                                  state: Array(UnsafeBufferPointer(start: group.state.pointer, count: group.state.count)),
                                  optimizerState: group.optimizer?.state ?? [], optimizerIterations: group.optimizer?.iterations ?? 0,
-                                 parameterLayout: tensorLayouts(group.entries), stateLayout: tensorLayouts(group.stateEntries))
+                                 parameterLayout: tensorLayouts(group.entries), stateLayout: tensorLayouts(group.stateEntries),
+                                 float64State: group.float64State, float64Layout: tensorLayouts(group.float64Entries))
             }
             let checkpoint = Checkpoint(job: job.canonicalJSON, run: runIdentity.name, gentrainVersion: gentrainVersion, step: step,
                                         epoch: step / schedule.stepsPerEpoch, stepInEpoch: step % schedule.stepsPerEpoch,

@@ -11,6 +11,7 @@ import TensorCore
 func layoutDescription(_ groups: [ParameterGroup]) -> String {
     groups.flatMap { group in
         group.entries.map { "\(group.name).\($0.name)\($0.shape)" } + group.stateEntries.map { "\(group.name).\($0.name)\($0.shape) \($0.agreement)" }
+            + group.float64Entries.map { "\(group.name).\($0.name)\($0.shape) float64" }
     }.joined(separator: ";")
 }
 

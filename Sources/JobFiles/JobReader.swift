@@ -1,6 +1,8 @@
 // Typed access to a YAML mapping with errors that name the file, line, column and key,
 // and that list what is allowed.
 
+import Foundation
+
 /// Reads one mapping of a job file, tracking the dotted path and which keys were used.
 struct MappingReader {
     let path: String
@@ -72,7 +74,24 @@ struct MappingReader {
         case .integer(let range): try integer(schema.name, in: range).map(OptionValue.integer)
         case .number(let range): try number(schema.name, in: range).map(OptionValue.number)
         case .choice(let choices): try string(schema.name, allowed: choices).map(OptionValue.text)
+        case .choiceOrFile(let choices, let extensions): try wordOrFile(schema.name, words: choices, extensions: extensions).map(OptionValue.text)
         }
+    }
+
+    /// One of `words`, or the path of an existing regular file ending in one of `extensions`.
+    func wordOrFile(_ name: String, words: [String], extensions: [String]) throws(JobError) -> String? {
+        guard let (text, location) = try scalar(name) else { return nil }
+        if words.contains(text) { return text }
+        let suffixes = extensions.map { "." + $0 }
+        guard suffixes.contains(where: { text.lowercased().hasSuffix($0) }) else {
+            throw JobError(location: location, key: key(name), message: "'\(text)' is not one of \(words.joined(separator: ", ")) "
+                           + "nor a file ending in \(suffixes.joined(separator: " or "))")
+        }
+        var status = stat()
+        guard stat(text, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw JobError(location: location, key: key(name), message: "\(text): no such file")
+        }
+        return text
     }
 
     func mapping(_ name: String) throws(JobError) -> MappingReader? {

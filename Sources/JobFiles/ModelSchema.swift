@@ -10,6 +10,8 @@ public struct OptionSchema: Sendable, Equatable {
         case integer(ClosedRange<Int>)
         case number(ClosedRange<Double>)
         case choice([String])
+        /// One of the words, or the path of an existing file with one of the extensions (an initialisation from a file).
+        case choiceOrFile([String], extensions: [String])
     }
 
     public let name: String
@@ -30,12 +32,19 @@ public struct OptionSchema: Sendable, Equatable {
         OptionSchema(name: name, kind: .choice(choices), defaultValue: .text(value), help: help)
     }
 
+    public static func choiceOrFile(_ name: String, default value: String, from choices: [String], extensions: [String],
+                                    help: String) -> OptionSchema {
+        OptionSchema(name: name, kind: .choiceOrFile(choices, extensions: extensions), defaultValue: .text(value), help: help)
+    }
+
     /// The allowed values, as docs/job-files.md prints them.
     public var allowed: String {
         switch kind {
         case .integer(let range): "\(range.lowerBound)...\(range.upperBound)"
         case .number(let range): "\(formatNumber(range.lowerBound))...\(formatNumber(range.upperBound))"
         case .choice(let choices): choices.joined(separator: ", ")
+        case .choiceOrFile(let choices, let extensions):
+            choices.joined(separator: ", ") + " or a " + extensions.map { "`.\($0)`" }.joined(separator: " or ") + " file"
         }
     }
 }

@@ -63,7 +63,7 @@ struct Forward: ParsableCommand {
         abstract: "Run a checkpoint's inference passes on a .npy input and write their outputs as .npz.",
         discussion: """
             Every pass of the model whose sample shape matches the input's (all but the first axis) runs: e.g. \
-            an autoencoder's latent and reconstruction on images [N, 1, 28, 28], its decoded on latents [N, z]. \
+            `latent` and `reconstruction` on images [N, 1, 28, 28], `decoded` on latents [N, z]. \
             Inference: no dropout, batch norm on its running statistics. The input is float32 or float64 in the \
             model's pixel scaling; the outputs are float32.
             """)

@@ -109,13 +109,18 @@ public final class MovingAverageFixture: TrainableModel {
 
     /// Fault injection for the tests: the rank whose average is nudged at the second step.
     public static let divergingRankVariable = "GENTRAIN_TEST_DIVERGE_AVERAGE_RANK"
+    /// Fault injection: the rank whose Float64 step count is nudged at the second step.
+    public static let divergingCountRankVariable = "GENTRAIN_TEST_DIVERGE_COUNT_RANK"
 
     public let group: ParameterGroup
     let network: PooledAutoencoder
     /// `average.<name>` for each parameter, in parameter order.
     public let averages: [Parameter]
     public let decay: Float
+    /// Steps taken, as Float64 state (the Float64 checkpoint path and its replica check).
+    public let stepsTaken: Float64State
     let divergingRank = ProcessInfo.processInfo.environment[divergingRankVariable].flatMap(Int.init)
+    let divergingCountRank = ProcessInfo.processInfo.environment[divergingCountRankVariable].flatMap(Int.init)
 
     public init(seed: UInt64, decay: Float, optimizer: any Optimizer = Adam()) {
         group = ParameterGroup(name: "model", seed: seed, optimizer: optimizer)
@@ -125,6 +130,7 @@ public final class MovingAverageFixture: TrainableModel {
             let weights = Tensor(viewing: group.values, offset: entry.offset, shape: entry.shape)
             return group.registerState("average.\(entry.name)", initial: weights, agreement: .replicated)
         }
+        stepsTaken = group.registerFloat64State("steps_taken", shape: [], initial: [0])
     }
 
     public var groups: [ParameterGroup] { [group] }
@@ -137,7 +143,9 @@ public final class MovingAverageFixture: TrainableModel {
             meanSquaredError(network.decoder(network.encoder(Variable(target))), target) * share.meanWeight
         }
         updateAverages()
+        stepsTaken.scalar += 1
         if context.rank == divergingRank && context.forward.step == 1 { group.state.pointer[0] += 1e-3 }
+        if context.rank == divergingCountRank && context.forward.step == 1 { stepsTaken.scalar += 0.5 }
         return ["loss": meanLoss]
     }
 

@@ -83,6 +83,12 @@ public struct ModelConfiguration {
         return number
     }
 
+    /// A word or path option (a choice, or a file the job reader found).
+    public func text(_ name: String) -> String {
+        guard case .text(let text) = value(name) else { fatalError("option \(name) is not text") }
+        return text
+    }
+
     /// The optimizer of group `group` (the job's, else the schema's default).
     public func optimizer(_ group: String) -> any Optimizer {
         guard let spec = optimizers[group] ?? schema.groups.first(where: { $0.name == group })?.defaultOptimizer else {
@@ -151,10 +157,15 @@ public protocol TrainableModel: AnyObject {
     /// What rank 0 logs (`lines`) and records in metrics.jsonl (`record`, JSON-ready) at the end of a run: a density
     /// model's fitted parameters and samples, say. Empty by default.
     func finalReport(random: CounterRandom) throws -> (lines: [String], record: [String: Any])
+    /// Whether the fit has converged (EM's change of the lower bound below its tolerance): the run then ends after this
+    /// step as after its last. It must follow from values every rank shares (statistics summed across ranks) and from
+    /// the model's checkpointed state, so that every rank stops at the same step and a resumed run knows. False by default.
+    var hasConverged: Bool { get }
 }
 
 extension TrainableModel {
     public func finalReport(random: CounterRandom) throws -> (lines: [String], record: [String: Any]) { ([], [:]) }
+    public var hasConverged: Bool { false }
 }
 
 /// A fitted model that cannot do what was asked (a covariance that is not positive definite, say), with what to do.
@@ -182,6 +193,13 @@ public protocol GrowingModel: TrainableModel {
 extension GrowingModel {
     /// The phase of a checkpoint written after `steps` steps: that of its last step.
     public func layoutPhase(afterSteps steps: Int) -> Int { layoutPhase(atStep: max(steps - 1, 0)) }
+}
+
+/// A model that takes one more pass over every rank's data after its last step, with the step's collectives: EM's
+/// final E-step, which scores the fitted parameters (scikit-learn's `score`, BIC and AIC) for the final report.
+public protocol FinalPass: TrainableModel {
+    /// `batch` is this rank's share of the data, as a step gets it.
+    func finalPass(_ batch: TrainingBatch, context: StepContext) throws
 }
 
 /// A model that draws images from noise (what FID, KID and IS evaluate).

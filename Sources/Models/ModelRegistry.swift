@@ -11,6 +11,7 @@ public enum ModelRegistry {
         DCGAN.description,
         Classifier.description,
         Gaussian.description,
+        GaussianMixture.description,
         RestrictedBoltzmannMachine.description,
     ]
 

@@ -2,6 +2,8 @@
 // separately, like a GAN's generator) keeps all its parameters in one buffer,
 // all their gradients in another, and non-trained state (batch-norm running
 // statistics, moving averages) in a third, with the optimizer that steps it.
+// A model fitted by statistics in Float64 (a mixture by EM) keeps its fit in a
+// fourth, Float64 buffer, which checkpoints hold exactly.
 // The order is registration order, which is the order layers are constructed:
 // it is the checkpoint layout and the all-reduce order.
 
@@ -41,6 +43,10 @@ public final class ParameterGroup {
     public private(set) var gradients = TensorStorage(count: 0)
     /// All state values, `stateEntries` back to back.
     public private(set) var state = TensorStorage(count: 0)
+    /// Float64 state (a fit by statistics) in registration order; always `.replicated`.
+    public private(set) var float64Entries: [ParameterEntry] = []
+    /// All Float64 state values, `float64Entries` back to back.
+    public internal(set) var float64State: [Double] = []
     /// When false, parameters enter the graph as constants (see `frozen`).
     public private(set) var isTrainable = true
     /// The update rule of the group's parameters (nil for a group fitted otherwise, e.g. by EM).
@@ -86,6 +92,22 @@ public final class ParameterGroup {
         state = Self.grow(state, appending: initial)
         stateEntries.append(entry)
         return Parameter(group: self, entry: entry, isState: true)
+    }
+
+    /// Appends a Float64 state tensor (a fitted mixture's means, say: the same on every rank, checkpointed exactly)
+    /// and returns its handle.
+    public func registerFloat64State(_ name: String, shape: [Int], initial: [Double]) -> Float64State {
+        let entry = ParameterEntry(name: name, shape: shape, offset: float64State.count, agreement: .replicated)
+        precondition(initial.count == entry.count, "group \(self.name): \(initial.count) initial values for \(name) \(shape)")
+        float64State += initial
+        float64Entries.append(entry)
+        return Float64State(group: self, entry: entry)
+    }
+
+    /// Replaces all Float64 state (a checkpoint, or rank 0's broadcast).
+    public func setFloat64State(_ newValues: [Double]) {
+        guard newValues.count == float64State.count else { fatalError("\(name): \(newValues.count) Float64 values for \(float64State.count)") }
+        float64State = newValues
     }
 
     /// Adds parameters to a group that may have trained already (a progressive GAN's layers at a phase boundary):
@@ -142,6 +164,34 @@ public struct Parameter {
     public var variable: Variable {
         if isState || !group.isTrainable { return Variable(value) }
         return Variable(value: value, accumulatingInto: gradient)
+    }
+}
+
+/// A handle to one Float64 state tensor of a group.
+public struct Float64State {
+    public let group: ParameterGroup
+    public let entry: ParameterEntry
+
+    /// The tensor's values (a copy); setting replaces them (the count must match).
+    public var values: [Double] {
+        get { Array(group.float64State[entry.offset..<(entry.offset + entry.count)]) }
+        nonmutating set {
+            precondition(newValue.count == entry.count, "\(group.name).\(entry.name): \(newValue.count) values for \(entry.shape)")
+            group.float64State.replaceSubrange(entry.offset..<(entry.offset + entry.count), with: newValue)
+        }
+    }
+
+    /// The first value (a scalar's).
+    public var scalar: Double {
+        get { group.float64State[entry.offset] }
+        nonmutating set { group.float64State[entry.offset] = newValue }
+    }
+
+    /// Runs `body` on the tensor's values in place.
+    public func withUnsafeMutableBufferPointer<Result>(_ body: (UnsafeMutableBufferPointer<Double>) throws -> Result) rethrows -> Result {
+        try group.float64State.withUnsafeMutableBufferPointer { all in
+            try body(UnsafeMutableBufferPointer(rebasing: all[entry.offset..<(entry.offset + entry.count)]))
+        }
     }
 }
 

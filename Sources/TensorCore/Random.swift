@@ -106,7 +106,20 @@ public struct CounterRandom: Sendable {
         return counter
     }
 
-    /// `count` uniform values in (0, 1) for one sample of one step.
+    /// `count` random 32-bit words for one sample of one step: the blocks' words in order.
+    func words(stream: UInt32, step: UInt64, sample: UInt64, count: Int) -> [UInt32] {
+        var values: [UInt32] = []
+        values.reserveCapacity(count + 3)
+        var blockIndex: UInt32 = 0
+        while values.count < count {
+            let words = block(stream: stream, step: step, sample: sample, index: blockIndex)
+            values += [words.0, words.1, words.2, words.3]
+            blockIndex += 1
+        }
+        return Array(values.prefix(count))
+    }
+
+    /// `count` uniform values in (0, 1) for one sample of one step: `(word >> 8 + 0.5) / 2^24` of the words in order.
     public func uniforms(stream: UInt32, step: UInt64, sample: UInt64, count: Int) -> [Float] {
         [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             if count > 0 { writeUniforms(buffer.baseAddress!, stream: stream, step: step, sample: sample, count: count) }
@@ -134,6 +147,12 @@ public struct CounterRandom: Sendable {
             index += 4
             blockIndex += 1
         }
+    }
+
+    /// `count` uniform Doubles in (0, 1), each from 53 bits of two words, for one sample of one step.
+    public func uniformDoubles(stream: UInt32, step: UInt64, sample: UInt64, count: Int) -> [Double] {
+        let bits = words(stream: stream, step: step, sample: sample, count: 2 * count)
+        return (0..<count).map { (Double((UInt64(bits[2 * $0]) << 21) ^ UInt64(bits[2 * $0 + 1] >> 11)) + 0.5) * 0x1p-53 }
     }
 
     /// `count` standard normal values for one sample of one step (Box-Muller in Double).

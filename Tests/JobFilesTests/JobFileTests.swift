@@ -177,6 +177,25 @@ checkpoint: {every_steps: 10, keep: 2}
         #expect { try load("{kind: toy}", "{steps: 3, optimizers: {model: {}}}") } throws: { "\($0)".contains("allowed here: left, right") }
     }
 
+    /// An option that takes a word or a file: the word, an existing file with the extension, else one line naming the key.
+    @Test func wordOrFileOptions() throws {
+        let toy = ModelSchema(name: "toy", summary: "a test model",
+                              options: [.choiceOrFile("init", default: "kmeans", from: ["kmeans", "random"], extensions: ["npz", "safetensors"], help: "start")],
+                              groups: [], data: .vectors(scale: "unit", sampling: "epoch", realImagesPerStep: .wholeDataset), metrics: [])
+        func load(_ value: String) throws(JobError) -> Job {
+            try Job.load(path: writeJob("name: t\nmodel: {kind: toy, init: \(value)}\ntrain: {steps: 3}\n"), models: [toy])
+        }
+        let existing = NSTemporaryDirectory() + "start-\(UInt64.random(in: 0...UInt64.max)).npz"
+        try Data([1]).write(to: URL(fileURLWithPath: existing))
+        #expect(try load("random").option("init") == .text("random"))
+        #expect(try load(existing).option("init") == .text(existing))
+        #expect(toy.options[0].allowed == "kmeans, random or a `.npz` or `.safetensors` file")
+        #expect { try load("/no/such/start.npz") } throws: { "\($0)".contains("model.init") && "\($0)".contains("/no/such/start.npz: no such file") }
+        #expect { try load("kmeans++") } throws: {
+            "\($0)".contains("model.init") && "\($0)".contains("'kmeans++' is not one of kmeans, random nor a file ending in .npz or .safetensors")
+        }
+    }
+
     /// A table is for models that fit vectors; a model whose step takes the whole data set takes no batch size.
     @Test func tablesAndWholeDataSteps() throws {
         let gaussian = try loadJob(path: writeJob("name: g\nmodel: {kind: gaussian}\ndata: {dataset: table, path: data/heights.csv}\ntrain: {steps: 1}\n"))

@@ -1,3 +1,4 @@
+import DataIO
 @testable import DistributedTraining
 import Foundation
 import Testing

@@ -1,6 +1,7 @@
 // Issue 19, "Losing work": another run's checkpoints, a full disk while metrics are written, and the
 // partial files of a checkpoint write killed with -9. Each test runs the real `gentrain train` under mpirun.
 
+import DataIO
 @testable import DistributedTraining
 import Foundation
 import JobFiles
@@ -253,5 +254,43 @@ func endedProcessIdentifier() throws -> Int32 {
         #expect(FileManager.default.fileExists(atPath: living))
         #expect(resumed.output.contains((orphan as NSString).lastPathComponent), "\(resumed.output)")
         try? FileManager.default.removeItem(atPath: living)
+    }
+}
+
+/// Float64 state (a fit by statistics) is kept exactly, and checkpoints of format 1 (before it) stay readable.
+@Suite struct Float64CheckpointTests {
+    @Test func float64StateRoundTripsBitwise() throws {
+        let values: [Double] = [1.0 / 3, -.infinity, 1e-300, -0.0, .pi, 123456789.123456789]
+        let group = Checkpoint.Group(name: "mixture", values: [], state: [], optimizerState: [], optimizerIterations: 0,
+                                     parameterLayout: [], stateLayout: [], float64State: values,
+                                     float64Layout: [SavedTensorShape(name: "means", shape: [2, 2]), SavedTensorShape(name: "bound", shape: [2])])
+        let checkpoint = Checkpoint(job: "{}", run: "r", gentrainVersion: "0", step: 1, epoch: 1, stepInEpoch: 0, worldSize: 1, groups: [group])
+        let path = runFolder("float64") + ".gtck"
+        try checkpoint.write(to: path)
+        let read = try Checkpoint.read(path: path)
+        #expect(read.groups[0].float64State.map(\.bitPattern) == values.map(\.bitPattern) && read.groups == [group])
+        // A layout that does not add up to the values is refused.
+        var wrong = group
+        wrong.float64Layout = [SavedTensorShape(name: "means", shape: [7])]
+        try Checkpoint(job: "{}", gentrainVersion: "0", step: 1, epoch: 1, stepInEpoch: 0, worldSize: 1, groups: [wrong]).write(to: path)
+        #expect(throws: CheckpointError.self) { try Checkpoint.read(path: path) }
+    }
+
+    /// A file as gentrain wrote it before Float64 state: format 1, no Float64 keys in its header.
+    @Test func formatOneCheckpointsStayReadable() throws {
+        let header: [String: Any] = ["formatVersion": 1, "gentrainVersion": "0.1.0", "job": "{}", "step": 3, "epoch": 0, "stepInEpoch": 3, "worldSize": 2,
+                                     "groups": [["name": "model", "values": 2, "state": 1, "optimizerState": 0, "optimizerIterations": 7]]]
+        let headerBytes = [UInt8](try JSONSerialization.data(withJSONObject: header))
+        var bytes = Array("GTCK".utf8)
+        appendLittleEndian(&bytes, UInt32(1))
+        appendLittleEndian(&bytes, UInt64(headerBytes.count))
+        bytes += headerBytes
+        for value: Float in [1.5, -2, 4] { withUnsafeBytes(of: value) { bytes += $0 } }
+        appendLittleEndian(&bytes, crc32Checksum(bytes))
+        let path = runFolder("format-one") + ".gtck"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let read = try Checkpoint.read(path: path)
+        #expect(read.groups == [Checkpoint.Group(name: "model", values: [1.5, -2], state: [4], optimizerState: [], optimizerIterations: 7)])
+        #expect(read.groups[0].float64State.isEmpty && read.groups[0].float64Layout == nil)
     }
 }

@@ -129,4 +129,17 @@ func trainFixture(_ job: String, ranks: Int, output: String, _ extra: [String] =
         #expect(result.status != 0)
         #expect(result.output.contains("replica check at step 2: rank 1's model.average.encoder.kernel differs from rank 0's"), "\(result.output)")
     }
+
+    /// Float64 state is compared too, and kept exactly by checkpoints: the fixture's step count is 4.0 after 4 steps.
+    @Test func theReplicaCheckCatchesDivergentFloat64StateAndCheckpointsKeepIt() throws {
+        let job = try fixtureJob("test-moving-average", steps: 4)
+        let divergent = try trainFixture(job, ranks: 2, output: runFolder("count-divergent"),
+                                         environment: [MovingAverageFixture.divergingCountRankVariable: "1"])
+        #expect(divergent.status != 0)
+        #expect(divergent.output.contains("replica check at step 2: rank 1's model.steps_taken differs from rank 0's"), "\(divergent.output)")
+        let output = runFolder("count")
+        #expect(try trainFixture(job, ranks: 2, output: output).status == 0)
+        let saved = try finalCheckpoint(output, step: 4)
+        #expect(saved.groups[0].float64State == [4] && saved.groups[0].float64Layout == [SavedTensorShape(name: "steps_taken", shape: [])])
+    }
 }

@@ -1,0 +1,98 @@
+import Testing
+@testable import TensorCore
+
+/// Seeded rows [count, d] of values in [-2, 2].
+func seededRows(_ count: Int, _ d: Int, seed: UInt64) -> [Double] {
+    var generator = SeededGenerator(seed: seed)
+    return generator.uniformTensor([count, d], low: -2, high: 2).scalars.map(Double.init)
+}
+
+/// Each mixture kernel against its naive twin, on shapes with a remainder; plus the packing helpers and the 53-bit uniforms.
+@Suite struct MixtureKernelTests {
+    @Test(arguments: [(1, 1, 1), (7, 3, 2), (40, 13, 5)])
+    func mahalanobisDistancesMatchTheirNaiveTwin(count: Int, d: Int, centres: Int) throws {
+        let rows = seededRows(count, d, seed: 1), centreValues = seededRows(centres, d, seed: 2)
+        let factor = try #require(choleskyFactor(positiveDefinite(d, seed: 3), dimension: d).factor)
+        let fast = rows.withUnsafeBufferPointer { mahalanobisDistances(rows: $0, rowCount: count, dimension: d, centres: centreValues, factor: factor) }
+        let naive = rows.withUnsafeBufferPointer { mahalanobisDistancesNaive(rows: $0, rowCount: count, dimension: d, centres: centreValues, factor: factor) }
+        #expect(fast.count == count * centres)
+        #expect(zip(fast, naive).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) }, "\(fast.prefix(4)) \(naive.prefix(4))")
+        // With the identity as the factor, the distance is the squared Euclidean one.
+        let identity = (0..<(d * d)).map { $0 / d == $0 % d ? 1.0 : 0.0 }
+        let euclidean = rows.withUnsafeBufferPointer { mahalanobisDistances(rows: $0, rowCount: count, dimension: d, centres: centreValues, factor: identity) }
+        var expected = [Double](repeating: 0, count: count * centres)
+        for row in 0..<count {
+            for centre in 0..<centres {
+                for i in 0..<d {
+                    let difference = rows[row * d + i] - centreValues[centre * d + i]
+                    expected[row * centres + centre] += difference * difference
+                }
+            }
+        }
+        #expect(zip(euclidean, expected).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, $1) })
+    }
+
+    @Test(arguments: [(1, 1), (9, 4), (50, 17)])
+    func weightedScatterMatchesItsNaiveTwin(count: Int, d: Int) {
+        let rows = seededRows(count, d, seed: 4), centre = seededRows(1, d, seed: 5)
+        // Every third weight is exactly zero (skipped by the fast kernel), the others in (0, 1].
+        let weights: [Double] = (0..<(2 * count)).map { index -> Double in index % 3 == 0 ? 0 : Double(index % 7 + 1) / 7 }
+        for stride in [1, 2] {
+            let (fast, naive) = rows.withUnsafeBufferPointer { r in
+                weights.withUnsafeBufferPointer { w -> ([Double], [Double]) in
+                    (weightedScatter(rows: r, rowCount: count, dimension: d, weights: w, weightStride: stride, centre: centre),
+                     weightedScatterNaive(rows: r, rowCount: count, dimension: d, weights: w, weightStride: stride, centre: centre))
+                }
+            }
+            #expect(zip(fast, naive).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) })
+            var symmetric = true
+            for i in 0..<d { for j in 0..<d where fast[i * d + j] != fast[j * d + i] { symmetric = false } }
+            #expect(symmetric)
+        }
+    }
+
+    @Test func weightedRowSumsMatchTheirNaiveTwin() {
+        let (count, k, d) = (23, 3, 6)
+        let rows = seededRows(count, d, seed: 6), weights = seededRows(count, k, seed: 7)
+        let fast = rows.withUnsafeBufferPointer { r in weights.withUnsafeBufferPointer { weightedRowSums(weights: $0, columns: k, rows: r, dimension: d) } }
+        let naive = rows.withUnsafeBufferPointer { r in weights.withUnsafeBufferPointer { weightedRowSumsNaive(weights: $0, columns: k, rows: r, dimension: d) } }
+        #expect(fast.count == k * d && zip(fast, naive).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) })
+    }
+
+    @Test(arguments: [1, 4, 19])
+    func triangularInverseMatchesItsNaiveTwin(d: Int) throws {
+        let factor = try #require(choleskyFactor(positiveDefinite(d, seed: 8), dimension: d).factor)
+        let fast = lowerTriangularInverse(factor, dimension: d), naive = lowerTriangularInverseNaive(factor, dimension: d)
+        #expect(zip(fast, naive).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) })
+        // L^-1 L = I, and the inverse is lower-triangular.
+        for i in 0..<d {
+            for j in 0..<d {
+                let product = (0..<d).reduce(0.0) { $0 + fast[i * d + $1] * factor[$1 * d + j] }
+                #expect(abs(product - (i == j ? 1 : 0)) <= 1e-12)
+                if j > i { #expect(fast[i * d + j] == 0) }
+            }
+        }
+    }
+
+    @Test func packingASymmetricMatrixKeepsItsUpperTriangle() {
+        let d = 5
+        let matrix = positiveDefinite(d, seed: 9)
+        let packed = packedUpperTriangle(matrix, dimension: d)
+        #expect(packed.count == d * (d + 1) / 2 && packed[0] == matrix[0] && packed[d] == matrix[d + 1])
+        #expect(unpackedSymmetric(packed[...], dimension: d) == matrix)
+    }
+
+    @Test func uniformDoublesAreInTheOpenIntervalAndUniform() {
+        let random = CounterRandom(seed: 11)
+        let values = (0..<2000).flatMap { random.uniformDoubles(stream: 3, step: 0, sample: UInt64($0), count: 5) }
+        #expect(values.allSatisfy { $0 > 0 && $0 < 1 })
+        let mean = values.reduce(0, +) / Double(values.count)
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)
+        // Mean 1/2 and variance 1/12 within about 4 standard errors of 10,000 draws.
+        #expect(abs(mean - 0.5) < 0.012 && abs(variance - 1.0 / 12) < 0.004, "mean \(mean), variance \(variance)")
+        // The same address gives the same numbers; another sample others; a value uses more than Float's 24 bits.
+        #expect(random.uniformDoubles(stream: 3, step: 0, sample: 7, count: 5) == Array(values[35..<40]))
+        #expect(random.uniformDoubles(stream: 3, step: 0, sample: 8, count: 5) != Array(values[35..<40]))
+        #expect(values.contains { Double(Float($0)) != $0 })
+    }
+}
