@@ -102,7 +102,7 @@ struct Bench: ParsableCommand {
         if subject == .evaluator { return try Parallelism.$threads.withValue(threads) { try benchEvaluator() } }
         let description = try benchedModel()
         let dataset = try trainingData()
-        let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0))
+        let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, batchSize: batch))
         let stepBatch = description.stepBatch(globalBatch: batch, datasetCount: dataset.count)
         var generator = SeededGenerator(seed: 0)
         func step(_ index: Int) throws {
@@ -135,6 +135,7 @@ struct Bench: ParsableCommand {
             var result: [String: Any] = [
                 "framework": "gentrain", "version": gentrainVersion, "model": description.name, "batch": stepBatch, "threads": threads,
                 "steps": steps, "ms_median": round2(medianTime), "ms_min": round2(sorted.first!), "ms_max": round2(sorted.last!),
+                "ms_mean": round2(sorted.reduce(0, +) / Double(sorted.count)),
                 "img_s": round2(Double(stepBatch) / medianTime * 1000), "gflop_step": round2(gflop),
                 "gflops_achieved": round2(gflop / medianTime * 1000), "peak_rss_mb": round2(peakResidentMegabytes()),
                 "blas_core": BLASThreads.coreName, "convolution": algorithm.rawValue,

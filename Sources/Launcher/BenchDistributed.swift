@@ -78,7 +78,7 @@ extension Bench {
     func benchInWorld() throws {
         try runOnWorld("bench") { communicator in
             let (description, dataset) = try agreeOnSuccess(communicator) { (try benchedModel(), try trainingData()) }
-            let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0))
+            let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, batchSize: batch))
             let reducer = GradientReducer(communicator: communicator, bucketMegabytes: bucketMb, watchdog: nil)
             let stepBatch = description.stepBatch(globalBatch: batch, datasetCount: dataset.count)
             let perStep = description.realImagesPerStep(globalBatch: batch, datasetCount: dataset.count)

@@ -12,6 +12,7 @@ public enum ModelRegistry {
         Classifier.description,
         Gaussian.description,
         GaussianMixture.description,
+        RestrictedBoltzmannMachine.description,
     ]
 
     /// The models jobs may name: `all`, and the contract's test fixtures (`ContractFixtures`) when the environment
