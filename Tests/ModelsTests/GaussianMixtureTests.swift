@@ -130,6 +130,25 @@ func writeInitialMixture(_ reference: [String: Any], case index: Int, to path: S
         #expect(abs(firstMean + 5) < 0.15 && abs(otherMean - 5) < 0.1, "\(firstMean) \(otherMean)")
     }
 
+    /// A column that never changes makes a covariance singular without reg_covar: the error names the component and the key.
+    @Test func aSingularCovarianceNamesTheComponentAndTheRegulariser() throws {
+        var rows: [Double] = []
+        for row in 0..<60 { rows += [Double(row % 7), Double(row % 5) * 0.5, 0] }  // the third column is always 0
+        let folder = mixtureFolder()
+        for (type, words) in [("full", "the covariance of component"), ("tied", "the tied covariance"), ("diag", "has a variance of 0.0")] {
+            let model = try makeMixture("components: 2, covariance_type: \(type), reg_covar: 0, init: random", dimension: 3, folder: folder)
+            do {
+                _ = try fit(model, rows: rows, dimension: 3, maxIterations: 2)
+                Issue.record("\(type): a singular covariance was accepted: \(model.covariances.values)")
+            } catch let error as ModelError {
+                #expect(error.message.contains(words) && error.message.contains("model.reg_covar") && !error.message.contains("\n"), "\(error.message)")
+            }
+            // With scikit-learn's default regulariser the same data fits (a spherical variance, the mean over columns, is never 0 here).
+            let regularized = try makeMixture("components: 2, covariance_type: \(type), init: random", dimension: 3, folder: folder)
+            #expect(try fit(regularized, rows: rows, dimension: 3, maxIterations: 5).allSatisfy(\.isFinite))
+        }
+    }
+
     /// A file of the wrong shape, a missing array, fewer samples than components: one line naming what is wrong.
     @Test func badStartsAreOneLine() throws {
         let reference = try scikitLearnMixtures()
