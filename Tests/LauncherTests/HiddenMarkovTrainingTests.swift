@@ -53,6 +53,28 @@ import Testing
         #expect(curves[0].count == 7 && largestRelativeDifference(curves[1], curves[0]) < 1e-6 && largestRelativeDifference(curves[2], curves[0]) < 1e-6)
     }
 
+    /// A run stopped after step 3 and resumed ends with the same fit, bit for bit, as the run never stopped (the parameters
+    /// and the convergence monitor are Float64 state); a loose tol ends the run at its second iteration, as hmmlearn's fit.
+    @Test func resumedRunIsBitwiseAndConvergenceEndsTheRun() throws {
+        let folder = try tinyJob("hmm-resume", model: "{kind: hmm, states: 3, covariance: full, samples: 0}")
+        let whole = try train(folder, ranks: 2, ["--set", "output=\(folder)/whole"])
+        #expect(whole.status == 0, "\(whole.output)")
+        let stopped = try train(folder, ranks: 2, ["--set", "output=\(folder)/resumed", "--stop-at-step", "3"])
+        #expect(stopped.status == 75, "\(stopped.output)")
+        let launcher = mpirun(ranks: 2)
+        let resumed = try run(launcher.path, launcher.arguments + [gentrainExecutable().path, "train", folder + "/job.yaml", "--set", "output=\(folder)/resumed"],
+                              environment: launcher.environment)
+        #expect(resumed.status == 0, "\(resumed.output)")
+        let (a, b) = (try finalRecord(folder + "/whole"), try finalRecord(folder + "/resumed"))
+        for key in ["log_likelihood", "startprob", "transmat", "means", "covars"] {
+            #expect(flatNumbers(a[key]) == flatNumbers(b[key]) && !flatNumbers(a[key]).isEmpty, "\(key)")
+        }
+        let loose = try train(folder, ranks: 2, ["--set", "output=\(folder)/loose", "--set", "model.tol=1000000", "--set", "train.steps=50"])
+        #expect(loose.status == 0, "\(loose.output)")
+        let record = try finalRecord(folder + "/loose")
+        #expect(record["iterations"] as? Int == 2 && record["converged"] as? Bool == true && record["step"] as? Int == 2, "\(record)")
+    }
+
     @Test func nonFiniteSequencesAndAWrongInitFileAreOneLine() throws {
         var values = [Float](repeating: 0.5, count: 13 * 6 * 2)
         values[2 * 12 + 5] = .nan
