@@ -52,8 +52,9 @@ public final class HiddenMarkovModel: TrainableModel {
     public let sampleCount: Int
     let seed: UInt64
     /// The fit, the same on every rank and kept exactly in checkpoints: startprob [K], transmat [K, K], then means [K, D]
-    /// and covars ([K, D] diagonal or [K, D, D] full) or emissionprob [K, S]; monitor [5]: iterations done, the last two
-    /// log-likelihoods (hmmlearn's ConvergenceMonitor.history), 1 once converged, 1 once initialised.
+    /// and covars ([K, D] diagonal or [K, D, D] full) or emissionprob [K, S]; monitor [7]: iterations done, the last two
+    /// log-likelihoods (hmmlearn's ConvergenceMonitor.history), 1 once converged, 1 once initialised, the last penalised
+    /// log-likelihood and how many times it decreased.
     public let group: ParameterGroup
     let startState: Float64State, transitionState: Float64State, meansState: Float64State?, covarsState: Float64State?
     let emissionState: Float64State?, monitorState: Float64State
@@ -89,7 +90,7 @@ public final class HiddenMarkovModel: TrainableModel {
             (meansState, covarsState) = (nil, nil)
             emissionState = group.registerFloat64State("emissionprob", shape: [K, symbols], initial: [Double](repeating: 1 / Double(symbols), count: K * symbols))
         }
-        monitorState = group.registerFloat64State("monitor", shape: [5], initial: [0, 0, 0, 0, 0])
+        monitorState = group.registerFloat64State("monitor", shape: [7], initial: [0, 0, 0, 0, 0, 0, 0])
     }
 
     public var groups: [ParameterGroup] { [group] }
@@ -117,11 +118,12 @@ public final class HiddenMarkovModel: TrainableModel {
     // MARK: - One EM iteration
 
     /// One Baum-Welch iteration over every rank's sequences [n, T, D]: the first one initialises the parameters (the
-    /// init file, else as hmmlearn). Returns this rank's part of the log-likelihood under the parameters before the M-step.
+    /// init file, else as hmmlearn). Returns this rank's part of the log-likelihood under the parameters before the M-step,
+    /// and of the penalised log-likelihood (plus the log-prior of `logPrior`, which EM never lowers).
     public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
         let x = batch.images.scalars.map(Double.init)
         let count = x.count / (steps * dimension)
-        if monitorState.values[4] == 0 { try initialize(x, count: count, sumAcrossRanks: context.sumAcrossRanks) }
+        if monitorState.values[4] == 0 { try initialize(x, count: count, context: context) }
         let (rankSymbolCheck, layout) = (symbolCheck(x, rank: context.rank, worldSize: context.worldSize), StatisticsLayout(self))
         var totals = rankSymbolCheck + (rankSymbolCheck.contains { $0 != 0 } ? [Double](repeating: 0, count: layout.size)
                                                                                 : try expectedCounts(x, count: count))
@@ -129,8 +131,36 @@ public final class HiddenMarkovModel: TrainableModel {
         try context.sumAcrossRanks(&totals)
         try refuseSymbols(Array(totals.prefix(rankSymbolCheck.count)))
         let statistics = Array(totals.dropFirst(rankSymbolCheck.count))
-        maximize(statistics, layout: layout)
-        return ["log_likelihood": Float(localLogLikelihood)]
+        let logPriorOfCurrent = logPrior(parameters)
+        maximize(statistics, layout: layout, penalized: statistics[0] + logPriorOfCurrent)
+        return ["log_likelihood": Float(localLogLikelihood),
+                "penalized_log_likelihood": Float(localLogLikelihood + (context.rank == 0 ? logPriorOfCurrent : 0))]
+    }
+
+    /// The log-density (up to a constant) of the covariance prior whose MAP estimate is hmmlearn's M-step: each diagonal
+    /// variance v gets -covars_prior / (2 v) - max(covars_weight - 1, 0) / 2 log v; each full covariance S gets
+    /// -1/2 covars_prior 1^T S^-1 1 - max(covars_weight - D, 0) / 2 log |S| (hmmlearn adds covars_prior to every entry).
+    /// Baum-Welch maximises log-likelihood + log-prior, so that sum never decreases while the log-likelihood alone may.
+    func logPrior(_ current: HiddenMarkovParameters) -> Double {
+        guard emissions == .gaussian else { return 0 }
+        let D = dimension
+        if !fullCovariance {
+            let weight = max(covarianceWeight - 1, 0) / 2
+            return current.covars.reduce(0) { $0 - covariancePrior / (2 * $1) - weight * log($1) }
+        }
+        var total = 0.0
+        for k in 0..<states {
+            guard let factor = choleskyFactor(Array(current.covars[(k * D * D)..<((k + 1) * D * D)]), dimension: D).factor else { return -.infinity }
+            // 1^T S^-1 1 = |L^-1 1|^2 by forward substitution.
+            var y = [Double](repeating: 0, count: D), quadratic = 0.0, logDeterminant = 0.0
+            for i in 0..<D {
+                y[i] = (1 - (0..<i).reduce(0.0) { $0 + factor[i * D + $1] * y[$1] }) / factor[i * D + i]
+                quadratic += y[i] * y[i]
+                logDeterminant += 2 * log(factor[i * D + i])
+            }
+            total -= covariancePrior * quadratic / 2 + max(covarianceWeight - Double(D), 0) / 2 * logDeterminant
+        }
+        return total
     }
 
     /// This rank's expected counts, flat: [log p, start K, trans K*K, post K, obs K*D, obs^2 K*D or obs obs^T K*D*D]
@@ -215,8 +245,9 @@ public final class HiddenMarkovModel: TrainableModel {
         return logB
     }
 
-    /// The M-step from the expected counts of every sequence (the same on every rank), then the convergence monitor.
-    func maximize(_ totals: [Double], layout: StatisticsLayout) {
+    /// The M-step from the expected counts of every sequence (the same on every rank), then the convergence monitor, which
+    /// also counts the iterations whose penalised log-likelihood fell (by more than 1e-9 relative: it should never).
+    func maximize(_ totals: [Double], layout: StatisticsLayout, penalized: Double) {
         let (K, D) = (states, dimension)
         var next = parameters
         // Probabilities proportional to expected counts; a probability that is zero stays zero (hmmlearn's np.where).
@@ -268,6 +299,8 @@ public final class HiddenMarkovModel: TrainableModel {
         monitor[0] += 1
         (monitor[2], monitor[1]) = (monitor[1], totals[0])
         monitor[3] = monitor[0] >= 2 && monitor[1] - monitor[2] < tol ? 1 : 0
+        if monitor[0] >= 2 && penalized < monitor[5] - 1e-9 * abs(monitor[5]) { monitor[6] += 1 }
+        monitor[5] = penalized
         monitorState.values = monitor
     }
 }
@@ -301,11 +334,12 @@ public struct HiddenMarkovParameters: Equatable, Sendable {
 // MARK: - Initialisation
 
 extension HiddenMarkovModel {
-    /// The first iteration's starting point, as hmmlearn's `_init` for what `init_file` does not give: startprob and
-    /// transmat uniform (hmmlearn < 0.3; 0.3 draws them from a Dirichlet), means by k-means over every observation
-    /// (deterministic seeds, see `kMeansCentres`), covars the covariance of every observation + min_covar I, emissionprob
-    /// random rows from the job's seed.
-    func initialize(_ x: [Double], count: Int, sumAcrossRanks: (inout [Double]) throws -> Void) throws {
+    /// The first iteration's starting point, as hmmlearn's `_init` for what the `model.init` file does not give: startprob
+    /// and transmat uniform (hmmlearn < 0.3; 0.3 draws them from a Dirichlet), means by k-means over every observation
+    /// (scikit-learn's KMeans with one k-means++ seeding from the job's seed; hmmlearn keeps the best of 10), covars the
+    /// covariance of every observation + min_covar I, emissionprob uniform random rows from the job's seed. Every rank
+    /// gets the same start on any number of ranks.
+    func initialize(_ x: [Double], count: Int, context: StepContext) throws {
         let (K, T, D) = (states, steps, dimension)
         if emissions == .categorical && D != 1 {
             throw ModelError("categorical emissions read one symbol per step: sequences [N, T, 1], not [N, \(T), \(D)]")
@@ -322,12 +356,21 @@ extension HiddenMarkovModel {
                 return row.map { $0 / sum }
             }
         } else if given["means"] == nil || given["covars"] == nil {
-            let data = try x.withUnsafeBufferPointer { try GaussianStatistics.sharded(rows: $0, dimension: D, sumAcrossRanks: sumAcrossRanks) }
+            let data = try x.withUnsafeBufferPointer { try GaussianStatistics.sharded(rows: $0, dimension: D, sumAcrossRanks: context.sumAcrossRanks) }
             var covariance = data.covariance
             for d in 0..<D { covariance[d * D + d] += minimumCovariance }
             initial.covars = given["covars"] ?? (0..<K).flatMap { _ in fullCovariance ? covariance : (0..<D).map { covariance[$0 * D + $0] } }
-            let meanVariance = (0..<D).reduce(0.0) { $0 + data.covariance[$1 * D + $1] } / Double(D)
-            initial.means = try given["means"] ?? kMeansCentres(x, observations: count * T, meanVariance: meanVariance, sumAcrossRanks: sumAcrossRanks)
+            if let means = given["means"] {
+                initial.means = means
+            } else {
+                // Every observation (step) is a row; this rank's rows sit at its sequences' positions times T.
+                let sequences = context.share(of: context.globalBatch).samples
+                initial.means = try x.withUnsafeBufferPointer { rows in
+                    let shard = KMeans.Shard(rows: rows, dimension: D, positions: (sequences.lowerBound * T)..<(sequences.upperBound * T),
+                                             total: context.globalBatch * T)
+                    return try KMeans(clusters: K).fit(shard, random: CounterRandom(seed: seed), context: context).centres
+                }
+            }
         } else {
             (initial.means, initial.covars) = (given["means"]!, given["covars"]!)
         }
@@ -340,52 +383,7 @@ extension HiddenMarkovModel {
         monitorState.values[4] = 1
     }
 
-    /// k-means (Lloyd) over every rank's observations [M, D], as hmmlearn's means: each centre seeded by the mean of the
-    /// observations at its share of the steps (centre k: steps t with t K / T = k; step k T / K when T < K), so the result
-    /// depends neither on the sequences' order nor on the ranks; then Lloyd iterations (one sum across ranks each) until no
-    /// label changes or the centres move less than scikit-learn's tol (1e-4 times the mean variance), at most 300. An
-    /// empty cluster keeps its centre.
-    func kMeansCentres(_ x: [Double], observations M: Int, meanVariance: Double, sumAcrossRanks: (inout [Double]) throws -> Void) throws -> [Double] {
-        let (K, T, D) = (states, steps, dimension)
-        var sums = [Double](repeating: 0, count: K * (D + 1))
-        for m in 0..<M {
-            let t = m % T
-            for k in (T >= K ? (t * K / T)...(t * K / T) : 0...(K - 1)) where T >= K || k * T / K == t {
-                for d in 0..<D { sums[k * D + d] += x[m * D + d] }
-                sums[K * D + k] += 1
-            }
-        }
-        var centres = [Double](repeating: 0, count: K * D)
-        var labels = [Int](repeating: -1, count: M)
-        for iteration in 0...300 {
-            try sumAcrossRanks(&sums)
-            var shift = 0.0
-            for k in 0..<K where sums[K * D + k] > 0 {
-                for d in 0..<D {
-                    let centre = sums[k * D + d] / sums[K * D + k]
-                    shift += (centre - centres[k * D + d]) * (centre - centres[k * D + d])
-                    centres[k * D + d] = centre
-                }
-            }
-            if iteration > 0 && (sums[K * (D + 1)] == 0 || shift <= 1e-4 * meanVariance) || iteration == 300 { break }
-            sums = [Double](repeating: 0, count: K * (D + 1) + 1)
-            for m in 0..<M {
-                var (best, nearest) = (Double.infinity, 0)
-                for k in 0..<K {
-                    var distance = 0.0
-                    for d in 0..<D { distance += (x[m * D + d] - centres[k * D + d]) * (x[m * D + d] - centres[k * D + d]) }
-                    if distance < best { (best, nearest) = (distance, k) }
-                }
-                if labels[m] != nearest { sums[K * (D + 1)] += 1 }
-                labels[m] = nearest
-                for d in 0..<D { sums[nearest * D + d] += x[m * D + d] }
-                sums[K * D + nearest] += 1
-            }
-        }
-        return centres
-    }
-
-    /// The arrays of `init_file`, checked against hmmlearn's shapes; a file or array that does not fit is one line naming both.
+    /// The arrays of the `model.init` file, checked against hmmlearn's shapes; a file or array that does not fit is one line naming both.
     func readInitFile() throws -> [String: [Double]] {
         let arrays: [NamedArray]
         do {
@@ -545,13 +543,15 @@ extension HiddenMarkovModel {
         var record: [String: Any] = ["iterations": iterations, "converged": hasConverged, "log_likelihood": monitor[1],
                                      "startprob": current.startprob, "transmat": (0..<states).map { Array(current.transmat[($0 * states)..<(($0 + 1) * states)]) }]
         if change.isFinite { record["log_likelihood_change"] = change }
+        (record["penalized_log_likelihood"], record["penalized_decreases"]) = (monitor[5], Int(monitor[6]))
         if current.means.count + current.covars.count + current.emissionprob.count <= 4096 {
             for (name, values) in [("means", current.means), ("covars", current.covars), ("emissionprob", current.emissionprob)] where !values.isEmpty {
                 record[name] = values
             }
         }
-        let line = String(format: "hmm: %d states, %d EM iterations, log-likelihood %.6f (change %.6g, tol %g): %@", states, iterations, monitor[1], change, tol,
-                          hasConverged ? "converged" : "not converged")
+        let line = String(format: "hmm: %d states, %d EM iterations, log-likelihood %.6f (change %.6g, tol %g): %@; the penalised log-likelihood "
+                          + "(plus the covariance prior's log-density) fell in %d iterations", states, iterations, monitor[1], change, tol,
+                          hasConverged ? "converged" : "not converged", Int(monitor[6]))
         return ([line], record)
     }
 }
@@ -559,7 +559,7 @@ extension HiddenMarkovModel {
 // MARK: - Export and inference
 
 extension HiddenMarkovModel: ArrayExportable, InferencePasses {
-    /// startprob, transmat, then means and covars or emissionprob, in hmmlearn's shapes (Float64): a valid `init_file`.
+    /// startprob, transmat, then means and covars or emissionprob, in hmmlearn's shapes (Float64): a valid `model.init` file.
     public func exportedArrays(step: Int) -> [NamedArray] {
         let current = parameters, (K, D) = (states, dimension)
         var arrays = [NamedArray(name: "startprob", shape: [K], elements: .float64(current.startprob)),

@@ -40,7 +40,7 @@ import Testing
             let result = try train(folder, ranks: ranks, ["--set", "output=\(output)"])
             #expect(result.status == 0, "\(result.output)")
             let record = try finalRecord(output)
-            #expect(record["iterations"] as? Int == 6)
+            #expect(record["iterations"] as? Int == 6 && record["penalized_decreases"] as? Int == 0)
             let fit = [try #require(record["log_likelihood"] as? Double)] + flatNumbers(record["startprob"]) + flatNumbers(record["transmat"])
                 + flatNumbers(record["means"]) + flatNumbers(record["covars"])
             #expect(fit.count == 1 + 3 + 9 + 6 + (covariance == "full" ? 12 : 6))

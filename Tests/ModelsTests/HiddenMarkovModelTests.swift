@@ -179,8 +179,10 @@ func randomTinyModel(states K: Int, steps T: Int, seed: UInt64) -> (start: [Doub
             let error = largestRelativeError(values, flatNumbers(final[array]))
             #expect(error < 1e-6, "\(name) \(array): relative error \(error)")
         }
-        // Log-likelihoods never decrease (EM), checked on every iteration with hmmlearn's allowance (sqrt of Double's epsilon).
+        // Log-likelihoods never decrease (EM), checked on every iteration with hmmlearn's allowance (sqrt of Double's epsilon),
+        // and neither does the penalised log-likelihood that EM with hmmlearn's covariance prior maximises.
         #expect(zip(logLikelihoods.dropFirst(), logLikelihoods).allSatisfy { $0 >= $1 - 1.5e-8 })
+        #expect(model.monitorState.values[6] == 0 && model.monitorState.values[5] != 0)
     }
 
     /// With hmmlearn's tol 1e-2, the run stops at the same iteration with the same log-likelihood.
@@ -208,6 +210,16 @@ func randomTinyModel(states K: Int, steps T: Int, seed: UInt64) -> (start: [Doub
         #expect(history.allSatisfy { $0.isFinite })
         #expect(zip(history.dropFirst(), history).allSatisfy { $0 >= $1 - 1e-12 * abs($1) }, "\(history)")
         #expect(history.last! > history.first! + 1)
+        // With the prior (and a weight that adds a log-determinant term), the penalised log-likelihood is what never falls.
+        let penalized = HiddenMarkovModel(states: 3, steps: reference.steps, dimension: reference.dimension, fullCovariance: full,
+                                          covariancePrior: 0.5, covarianceWeight: full ? 4 : 3)
+        var penalizedHistory: [Double] = []
+        for _ in 0..<12 {
+            try emStep(penalized, sequences)
+            penalizedHistory.append(penalized.monitorState.values[5])
+        }
+        #expect(zip(penalizedHistory.dropFirst(), penalizedHistory).allSatisfy { $0 >= $1 - 1e-12 * abs($1) }, "\(penalizedHistory)")
+        #expect(penalized.monitorState.values[6] == 0)
     }
 
     /// Viterbi through the model: each decoded path scores at least as well as the path of the most likely states one by one.
@@ -237,7 +249,7 @@ func randomTinyModel(states K: Int, steps T: Int, seed: UInt64) -> (start: [Doub
         let path = NSTemporaryDirectory() + "hmm-export-\(UUID().uuidString).\(format)"
         if format == "npz" { try NumPyArchive.write(model.exportedArrays(step: 1), to: path) } else { try Safetensors.write(model.exportedArrays(step: 1), to: path) }
         let restored = HiddenMarkovModel(states: 3, steps: 6, dimension: 2, fullCovariance: true, initFile: path)
-        try restored.initialize(sequences.scalars.map(Double.init), count: 7, sumAcrossRanks: { _ in })
+        try restored.initialize(sequences.scalars.map(Double.init), count: 7, context: StepContext(forward: ForwardContext(training: true), globalBatch: 7))
         #expect(restored.parameters == model.parameters)
     }
 
