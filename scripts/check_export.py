@@ -142,6 +142,46 @@ def check_gaussian(binary, folder, job="gaussian-heights"):
     return lines, failures
 
 
+def check_rbm(binary, folder, job="rbm-fashion"):
+    """The RBM's export under scikit-learn's attribute names (`components` [H, V], `intercept_hidden`, `intercept_visible`,
+    `h_samples` [B, H]), the same arrays in safetensors and npz, and `gentrain forward`'s `transform` and `free_energy`
+    against scikit-learn's formulas in numpy: sigmoid(v W^T + b_h) and -v.b_v - sum logaddexp(0, v W^T + b_h)."""
+    output = os.path.join(folder, job)
+    gentrain(binary, "train", f"jobs/{job}.yaml", "--resume", "never", "--set", "train.steps=2", "--set", "eval.every_epochs=0",
+             "--set", "model.sample_steps=2", "--set", f"output={output}")
+    checkpoint = os.path.join(output, "checkpoints", "step-0000000002.gtck")
+    failures, lines, exported = [], [], {}
+    for format, load in (("safetensors", safetensors.numpy.load_file), ("npz", lambda path: dict(np.load(path)))):
+        path = os.path.join(folder, f"{job}.{format}")
+        gentrain(binary, "export", checkpoint, "--format", format, "--output", path)
+        exported[format] = load(path)
+    arrays = exported["npz"]
+    shapes = {"components": (256, 784), "intercept_hidden": (256,), "intercept_visible": (784,), "h_samples": (10, 256)}
+    for name, shape in shapes.items():
+        if name not in arrays or arrays[name].shape != shape or arrays[name].dtype != np.float32:
+            failures.append(f"{name} missing or not float32 {shape}")
+        elif not np.array_equal(arrays[name], exported["safetensors"].get(name)):
+            failures.append(f"{name} differs between npz and safetensors")
+    if failures:
+        return lines, failures
+    rows = (np.random.default_rng(0).uniform(size=(SAMPLES, 784)) < 0.3).astype(np.float32)
+    input_path, output_path = os.path.join(folder, f"{job}-input.npy"), os.path.join(folder, f"{job}-output.npz")
+    np.save(input_path, rows)
+    gentrain(binary, "forward", checkpoint, "--input", input_path, "--output", output_path)
+    weights, hidden_bias, visible_bias = (arrays[name].astype(np.float64) for name in ("components", "intercept_hidden", "intercept_visible"))
+    hidden_input = rows @ weights.T + hidden_bias
+    expected = {"transform": 1 / (1 + np.exp(-hidden_input)),
+                "free_energy": (-(rows @ visible_bias) - np.logaddexp(0, hidden_input).sum(axis=1)).reshape(-1, 1)}
+    with np.load(output_path) as archive:
+        for name, theirs in expected.items():
+            ours = archive[name].astype(np.float64)
+            difference = float(np.max(np.abs(ours - theirs)) / max(1.0, float(np.max(np.abs(theirs)))))
+            lines.append(f"rbm {name}: max difference from scikit-learn's formula {difference:.2e} (relative to max(1, |output|))")
+            if ours.shape != theirs.shape or not difference <= TOLERANCE:
+                failures.append(f"{name}: shape {ours.shape} against {theirs.shape}, difference {difference:.3g}")
+    return lines, failures
+
+
 def model_kind(job):
     """model.kind of jobs/<job>.yaml (written `model: {kind: NAME, ...}`)."""
     with open(f"jobs/{job}.yaml") as file:
@@ -156,8 +196,9 @@ def main():
         sys.exit(__doc__)
     binary, folder, jobs = sys.argv[1], sys.argv[2], sys.argv[3:] or JOBS
     failed = False
-    for job in jobs + (["gaussian-heights"] if not sys.argv[3:] else []):
-        lines, failures = check_gaussian(binary, folder, job) if job == "gaussian-heights" else check(binary, folder, job)
+    checks = {"gaussian-heights": check_gaussian, "rbm-fashion": check_rbm}
+    for job in jobs + (list(checks) if not sys.argv[3:] else []):
+        lines, failures = checks.get(job, check)(binary, folder, job)
         for line in lines:
             print(line)
         for failure in failures:

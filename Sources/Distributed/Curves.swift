@@ -4,7 +4,7 @@ import DataIO
 import Foundation
 
 /// Keys of a training record that are not curves.
-let bookkeepingKeys: Set<String> = ["step", "epoch", "images_per_second", "step_seconds_slowest", "step_seconds_fastest"]
+let bookkeepingKeys: Set<String> = ["step", "epoch", "iteration", "images_per_second", "step_seconds_slowest", "step_seconds_fastest"]
 /// Evaluation metrics drawn as curves, in this order.
 let evaluationCurveKeys = ["validation_loss", "fid", "kid_mean", "is_mean", "accuracy", "eval_loss"]
 
@@ -18,7 +18,8 @@ public func curveSeries(metricsPath: String, maximumPoints: Int = 600) -> [Chart
               let step = (record["step"] as? NSNumber)?.doubleValue else { continue }
         if record["event"] as? String == "eval" {
             for key in evaluationCurveKeys { if let value = (record[key] as? NSNumber)?.doubleValue { evaluation[key, default: []].append((step, value)) } }
-        } else {
+        } else if record["event"] == nil {
+            // (The final report, `"event": "final"`, is one record of results, not a curve.)
             for (key, value) in record where !bookkeepingKeys.contains(key) {
                 if let number = (value as? NSNumber)?.doubleValue { training[key, default: []].append((step, number)) }
             }

@@ -170,7 +170,10 @@ public final class Trainer {
                                              "step_seconds_slowest": timings[0], "step_seconds_fastest": -timings[1]]
                 for (name, value) in globalLosses { record[name] = value }
                 recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
-                let detail = "epoch \(epoch + 1) " + names.map { String(format: "%@ %.5f", $0, globalLosses[$0]!) }.joined(separator: " ")
+                let detail = "epoch \(epoch + 1) " + names.map { name in
+                    let value = globalLosses[name]!
+                    return String(format: value == value.rounded() && abs(value) < 1e9 ? "%@ %.0f" : "%@ %.5f", name, value)  // counts as counts
+                }.joined(separator: " ")
                 recordingWriteFailure("standard error") { try progress.update(step, detail: detail) }
             }
             if writeFailed { try stopAfterWriteFailure(step: step) }

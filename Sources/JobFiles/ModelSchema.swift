@@ -200,6 +200,11 @@ extension OptimizerSpec {
     public static func adam(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-7) -> OptimizerSpec {
         OptimizerSpec(kind: "adam", learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, momentum: 0, schedule: [])
     }
+
+    /// Plain SGD (Keras' momentum form) unless a momentum is given.
+    public static func sgd(learningRate: Double, momentum: Double = 0) -> OptimizerSpec {
+        OptimizerSpec(kind: "sgd", learningRate: learningRate, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, momentum: momentum, schedule: [])
+    }
 }
 
 /// A number as a person writes it: `0.001`, `4096`, `1e-07`.

@@ -102,16 +102,14 @@ struct Bench: ParsableCommand {
         if subject == .evaluator { return try Parallelism.$threads.withValue(threads) { try benchEvaluator() } }
         let description = try benchedModel()
         let dataset = try trainingData(for: description)
-        let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, sampleShape: dataset.sampleShape))
-        let perStep = description.realImagesPerStep(globalBatch: self.batch, datasetCount: dataset.count)
-        // A fit by statistics takes the whole data set each step: its rate is in samples of that.
-        let batch = description.stepBatch(globalBatch: self.batch, datasetCount: dataset.count)
+        let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, sampleShape: dataset.sampleShape, batchSize: batch))
+        let stepBatch = description.stepBatch(globalBatch: batch, datasetCount: dataset.count)
         var generator = SeededGenerator(seed: 0)
         func step(_ index: Int) throws {
-            let indices = (0..<perStep).map { _ in Int(generator.next() % UInt64(dataset.count)) }
+            let indices = benchedSamples(description, datasetCount: dataset.count, generator: &generator)
             let images = dataset.batch(indices, scaling: trainable.scaling)
             let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 0), step: UInt64(index)),
-                                      globalBatch: batch)
+                                      globalBatch: stepBatch)
             _ = try trainable.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)), context: context)
         }
         let algorithms = try convolutionAlgorithms()
@@ -135,9 +133,10 @@ struct Bench: ParsableCommand {
         for (position, algorithm) in algorithms.enumerated() {
             let sorted = times[position].sorted(), medianTime = median(sorted)
             var result: [String: Any] = [
-                "framework": "gentrain", "version": gentrainVersion, "model": description.name, "batch": batch, "threads": threads,
+                "framework": "gentrain", "version": gentrainVersion, "model": description.name, "batch": stepBatch, "threads": threads,
                 "steps": steps, "ms_median": round2(medianTime), "ms_min": round2(sorted.first!), "ms_max": round2(sorted.last!),
-                "img_s": round2(Double(batch) / medianTime * 1000), "gflop_step": round2(gflop),
+                "ms_mean": round2(sorted.reduce(0, +) / Double(sorted.count)),
+                "img_s": round2(Double(stepBatch) / medianTime * 1000), "gflop_step": round2(gflop),
                 "gflops_achieved": round2(gflop / medianTime * 1000), "peak_rss_mb": round2(peakResidentMegabytes()),
                 "blas_core": BLASThreads.coreName, "convolution": algorithm.rawValue,
             ]
@@ -149,8 +148,8 @@ struct Bench: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 print(String(format: "%@ batch %d, %d thread(s), %@ convolutions: median %.1f ms/step (min %.1f, max %.1f), %.0f img/s, %.2f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB",
-                             description.name, batch, threads, algorithm.rawValue, medianTime, sorted.first!, sorted.last!,
-                             Double(batch) / medianTime * 1000, gflop, gflop / medianTime * 1000, peakResidentMegabytes())
+                             description.name, stepBatch, threads, algorithm.rawValue, medianTime, sorted.first!, sorted.last!,
+                             Double(stepBatch) / medianTime * 1000, gflop, gflop / medianTime * 1000, peakResidentMegabytes())
                       + (position > 0 ? String(format: "; step by step %.3fx the time of %@", pairedRatio, algorithms[0].rawValue) : ""))
             }
         }
@@ -172,6 +171,15 @@ extension Bench.Subject {
 }
 
 extension Bench {
+    /// The global batch of one benchmarked step: every sample once, in order, for a model fitted to the whole data set
+    /// each step (EM); else the batch's real images drawn with replacement.
+    func benchedSamples(_ description: ModelDescription, datasetCount: Int, generator: inout SeededGenerator) -> [Int] {
+        if description.schema.data.realImagesPerStep == .wholeDataset { return Array(0..<datasetCount) }
+        return (0..<description.realImagesPerStep(globalBatch: batch, datasetCount: datasetCount)).map { _ in
+            Int(generator.next() % UInt64(datasetCount))
+        }
+    }
+
     /// The images a model trains on: the training split, or its `--classes` (the full split is released before training starts).
     func trainingData() throws -> ImageDataset {
         let training = try ImageDataset.load(folder: data, split: .train)

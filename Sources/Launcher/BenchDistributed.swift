@@ -81,15 +81,16 @@ extension Bench {
                 let description = try benchedModel()
                 return (description, try trainingData(for: description))
             }
-            let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, sampleShape: dataset.sampleShape))
+            let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, sampleShape: dataset.sampleShape, batchSize: batch))
             let reducer = GradientReducer(communicator: communicator, bucketMegabytes: bucketMb, watchdog: nil)
+            let stepBatch = description.stepBatch(globalBatch: batch, datasetCount: dataset.count)
             let perStep = description.realImagesPerStep(globalBatch: batch, datasetCount: dataset.count)
             let positions = BatchShare(of: perStep, rank: communicator.rank, worldSize: communicator.size).samples
             var generator = SeededGenerator(seed: 0)
             func step(_ index: Int) throws {
-                let indices = Array((0..<perStep).map { _ in Int(generator.next() % UInt64(dataset.count)) }[positions])
+                let indices = Array(benchedSamples(description, datasetCount: dataset.count, generator: &generator)[positions])
                 let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 0), step: UInt64(index)),
-                                          globalBatch: batch, rank: communicator.rank, worldSize: communicator.size,
+                                          globalBatch: stepBatch, rank: communicator.rank, worldSize: communicator.size,
                                           reduceGradients: { try reducer.reduce($0, step: index) },
                                           reduceSum: { try reducer.sum(&$0, step: index) })
                 _ = try trainable.trainStep(TrainingBatch(images: dataset.batch(indices, scaling: trainable.scaling), labels: dataset.labels(indices)),
@@ -110,8 +111,8 @@ extension Bench {
             }
             guard communicator.rank == 0 else { return }
             let result: [String: Any] = [
-                "framework": "gentrain", "model": description.name, "batch": batch, "threads": threads, "ranks": communicator.size,
-                "steps": steps, "ms_median": round2(median(times)), "img_s": round2(Double(batch) / median(times) * 1000),
+                "framework": "gentrain", "model": description.name, "batch": stepBatch, "threads": threads, "ranks": communicator.size,
+                "steps": steps, "ms_median": round2(median(times)), "img_s": round2(Double(stepBatch) / median(times) * 1000),
                 "comm_ms": round2(median(communication)), "bucket_mb": bucketMb, "peak_rss_mb": round2(peakResidentMegabytes()),
             ]
             print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))

@@ -165,16 +165,17 @@ public final class GaussianMixture: TrainableModel {
         let count = rows.count / d
         let constant = Double(d) * log(2 * Double.pi)
         let logWeights = weights.values.map(log)
-        let meanValues = means.values, covarianceValues = covariances.values
+        let meanValues = means.values
         var result = [Double](repeating: 0, count: count * k)
         switch covarianceType {
         case .full, .tied:
             let factors = try choleskyFactors()
+            var scratch: [Double] = []
             for j in 0..<(covarianceType == .full ? k : 1) {
                 let factor = factors[j]
                 let logDeterminant = (0..<d).reduce(0.0) { $0 + 2 * log(factor[$1 * d + $1]) }
                 let centres = covarianceType == .full ? Array(meanValues[(j * d)..<((j + 1) * d)]) : meanValues
-                let distances = mahalanobisDistances(rows: rows, rowCount: count, dimension: d, centres: centres, factor: factor)
+                let distances = mahalanobisDistances(rows: rows, rowCount: count, dimension: d, centres: centres, factor: factor, scratch: &scratch)
                 for row in 0..<count {
                     for (offset, component) in (covarianceType == .full ? j..<(j + 1) : 0..<k).enumerated() {
                         let distance = distances[row * (centres.count / d) + offset]
@@ -183,6 +184,7 @@ public final class GaussianMixture: TrainableModel {
                 }
             }
         case .diag, .spherical:
+            let covarianceValues = covariances.values
             for j in 0..<k {
                 let variances = covarianceType == .diag ? Array(covarianceValues[(j * d)..<((j + 1) * d)])
                     : [Double](repeating: covarianceValues[j], count: d)
@@ -220,12 +222,12 @@ public final class GaussianMixture: TrainableModel {
         let newMeans = (0..<(k * d)).map { sums[2 + k + $0] / counts[$0 / d] }
 
         let scatter = try summedScatter(rows, responsibilities: responsibilities, means: newMeans, context: context)
-        let newCovariances = try covariancesFrom(scatter: scatter, counts: counts)
+        let (newCovariances, factors) = try covariancesFrom(scatter: scatter, counts: counts)
         let totalCount = counts.reduce(0, +)
         weights.values = counts.map { $0 / totalCount }
         means.values = newMeans
         covariances.values = newCovariances
-        cachedFactors = nil
+        cachedFactors = factors
         return (sums[0], Int(sums[1]))
     }
 
@@ -265,9 +267,9 @@ public final class GaussianMixture: TrainableModel {
         return scatter
     }
 
-    /// The covariances of the summed scatter and counts (plus `reg_covar`); a matrix that cannot be factored, or a
-    /// variance not above zero, is an error naming the component.
-    func covariancesFrom(scatter: [Double], counts: [Double]) throws -> [Double] {
+    /// The covariances of the summed scatter and counts (plus `reg_covar`), with their Cholesky factors (full and tied);
+    /// a matrix that cannot be factored, or a variance not above zero, is an error naming the component.
+    func covariancesFrom(scatter: [Double], counts: [Double]) throws -> (covariances: [Double], factors: [[Double]]?) {
         let (k, d) = (components, dimension)
         switch covarianceType {
         case .full, .tied:
@@ -281,9 +283,7 @@ public final class GaussianMixture: TrainableModel {
                 for i in 0..<d { matrix[i * d + i] += regularization }
                 result += matrix
             }
-            cachedFactors = nil
-            _ = try choleskyFactors(of: result)
-            return result
+            return (result, try choleskyFactors(of: result))
         case .diag, .spherical:
             let variances = (0..<(k * d)).map { scatter[$0] / counts[$0 / d] + regularization }
             let result = covarianceType == .diag ? variances
@@ -292,7 +292,7 @@ public final class GaussianMixture: TrainableModel {
                 throw ModelError("gmm: component \(covarianceType == .diag ? bad / d : bad) has a variance of \(result[bad]), not above zero "
                                  + "(a collapsed component); set model.reg_covar larger than \(regularization)")
             }
-            return result
+            return (result, nil)
         }
     }
 
@@ -448,9 +448,9 @@ public final class GaussianMixture: TrainableModel {
         guard sampleShape.count == 3 else { return [] }
         let k = components
         let fitted = " after \(Int(iterations.scalar)) EM iterations" + (hasConverged ? " (converged)" : "")
-        var pictures = [Picture(name: "means", title: "the \(k) means of the mixture" + fitted,
+        var pictures = [Picture(name: "means", title: "the \(k) means of the mixture" + fitted + ", under their weights",
                                 images: Tensor(shape: [k] + sampleShape, values: means.values.map(Float.init)), columns: min(k, 10),
-                                captions: weights.values.enumerated().map { String(format: "%d: w %.3f", $0.offset + 1, $0.element) })]
+                                captions: weights.values.map { String(format: "%.3f", $0) })]
         if sampleCount > 0 {
             let (values, chosen) = try sample(0..<sampleCount, random: random)
             pictures.append(Picture(name: "samples", title: "\(sampleCount) samples of the mixture", images: Tensor(shape: [sampleCount] + sampleShape,

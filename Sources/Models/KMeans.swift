@@ -133,12 +133,11 @@ struct KMeans {
 
     /// Each row's nearest centre (the first on a tie) and its squared distance.
     func nearestCentres(_ shard: Shard, centres: [Double]) -> (labels: [Int], distances: [Double]) {
-        let d = shard.dimension
+        let toCentres = squaredEuclideanDistances(rows: shard.rows, rowCount: shard.count, dimension: shard.dimension, centres: centres)
         var labels = [Int](repeating: 0, count: shard.count), distances = [Double](repeating: .infinity, count: shard.count)
-        for centre in 0..<clusters {
-            let toCentre = squaredDistances(shard, to: Array(centres[(centre * d)..<((centre + 1) * d)]))
-            for row in 0..<shard.count where toCentre[row] < distances[row] {
-                distances[row] = toCentre[row]
+        for row in 0..<shard.count {
+            for centre in 0..<clusters where toCentres[row * clusters + centre] < distances[row] {
+                distances[row] = toCentres[row * clusters + centre]
                 labels[row] = centre
             }
         }

@@ -43,6 +43,8 @@ public struct ModelConfiguration {
     public let seed: UInt64
     /// One sample's shape: [1, 28, 28] for images, [D] for table rows.
     public let sampleShape: [Int]
+    /// The global batch B (`train.batch_size`): the size of state kept per batch position (an RBM's persistent chains).
+    public let batchSize: Int
     let schema: ModelSchema
     let options: [String: OptionValue]
     let optimizers: [String: OptimizerSpec]
@@ -51,15 +53,17 @@ public struct ModelConfiguration {
     public init(job: Job, schema: ModelSchema) {
         seed = job.seed
         sampleShape = job.sampleShape ?? [1, 28, 28]
+        batchSize = job.batchSize
         self.schema = schema
         options = job.modelOptions
         optimizers = job.optimizers
     }
 
     /// The schema's defaults throughout (tests, benchmarks).
-    public init(schema: ModelSchema, seed: UInt64, sampleShape: [Int] = [1, 28, 28]) {
+    public init(schema: ModelSchema, seed: UInt64, sampleShape: [Int] = [1, 28, 28], batchSize: Int = 128) {
         self.seed = seed
         self.sampleShape = sampleShape
+        self.batchSize = batchSize
         self.schema = schema
         options = [:]
         optimizers = [:]

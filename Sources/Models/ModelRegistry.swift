@@ -12,6 +12,7 @@ public enum ModelRegistry {
         Classifier.description,
         Gaussian.description,
         GaussianMixture.description,
+        RestrictedBoltzmannMachine.description,
         HiddenMarkovModel.description,
     ]
 

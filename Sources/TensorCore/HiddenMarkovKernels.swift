@@ -209,6 +209,7 @@ public func diagonalGaussianLogDensity(_ x: UnsafePointer<Double>, count M: Int,
 public func fullGaussianLogDensity(_ x: UnsafeBufferPointer<Double>, dimension D: Int, means: [Double], covariances: [Double],
                                    states K: Int, into output: UnsafeMutablePointer<Double>) -> Int? {
     let M = x.count / max(D, 1)
+    var scratch: [Double] = []
     for k in 0..<K {
         var matrix = Array(covariances[(k * D * D)..<((k + 1) * D * D)])
         var factor = choleskyFactor(matrix, dimension: D).factor
@@ -218,7 +219,8 @@ public func fullGaussianLogDensity(_ x: UnsafeBufferPointer<Double>, dimension D
         }
         guard let factor else { return k }
         let logDeterminant = (0..<D).reduce(0.0) { $0 + 2 * log(factor[$1 * D + $1]) }
-        let distances = mahalanobisDistances(rows: x, rowCount: M, dimension: D, centres: Array(means[(k * D)..<((k + 1) * D)]), factor: factor)
+        let distances = mahalanobisDistances(rows: x, rowCount: M, dimension: D, centres: Array(means[(k * D)..<((k + 1) * D)]), factor: factor,
+                                             scratch: &scratch)
         for m in 0..<M { output[m * K + k] = -0.5 * (Double(D) * log(2 * Double.pi) + logDeterminant + distances[m]) }
     }
     return nil

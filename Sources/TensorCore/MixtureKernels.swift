@@ -6,19 +6,27 @@
 import CBLAS
 
 /// Squared Mahalanobis distances `||L^-1 (x - c)||^2` of each row x to each centre c, for a covariance `L L^T`
-/// (`factor` L lower-triangular [d, d]): [rowCount, centres] row-major. The rows and the centres are solved once
-/// each (`X L^-T` and `C L^-T`, BLAS dtrsm: half a general product), then the distances are taken between the
-/// solved vectors, as scikit-learn's `X @ prec_chol - mu @ prec_chol`.
+/// (`factor` L lower-triangular [d, d]): [rowCount, centres] row-major, through BLAS dtrsm (half a general product).
+/// One centre: the centred rows are solved (`(X - c) L^-T`) and their squares summed. Several (a tied covariance):
+/// the rows and the centres are solved once each and the distances taken between them, as scikit-learn's
+/// `X @ prec_chol - mu @ prec_chol`. `scratch` holds the solved rows; its capacity is kept for the next call.
 public func mahalanobisDistances(rows: UnsafeBufferPointer<Double>, rowCount: Int, dimension d: Int,
-                                 centres: [Double], factor: [Double]) -> [Double] {
+                                 centres: [Double], factor: [Double], scratch: inout [Double]) -> [Double] {
     let centreCount = centres.count / max(d, 1)
     var distances = [Double](repeating: 0, count: rowCount * centreCount)
     guard rowCount > 0, d > 0 else { return distances }
-    var solvedRows = Array(rows)
-    var solvedCentres = centres
-    solveByTransposedFactor(&solvedRows, count: rowCount, dimension: d, factor: factor)
-    solveByTransposedFactor(&solvedCentres, count: centreCount, dimension: d, factor: factor)
-    solvedRows.withUnsafeBufferPointer { x in
+    if scratch.count != rowCount * d { scratch = [Double](repeating: 0, count: rowCount * d) }
+    scratch.withUnsafeMutableBufferPointer { solved in
+        for index in 0..<(rowCount * d) { solved[index] = centreCount == 1 ? rows[index] - centres[index % d] : rows[index] }
+        cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(rowCount), Int32(d), 1, factor, Int32(d),
+                    solved.baseAddress, Int32(d))
+    }
+    var solvedCentres = centreCount == 1 ? [Double](repeating: 0, count: d) : centres
+    if centreCount > 1 {
+        cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(centreCount), Int32(d), 1, factor, Int32(d),
+                    &solvedCentres, Int32(d))
+    }
+    scratch.withUnsafeBufferPointer { x in
         solvedCentres.withUnsafeBufferPointer { c in
             for row in 0..<rowCount {
                 for centre in 0..<centreCount {
@@ -33,13 +41,6 @@ public func mahalanobisDistances(rows: UnsafeBufferPointer<Double>, rowCount: In
         }
     }
     return distances
-}
-
-/// `X := X L^-T` for X [count, d] (each row x becomes `(L^-1 x)^T`).
-func solveByTransposedFactor(_ matrix: inout [Double], count: Int, dimension d: Int, factor: [Double]) {
-    guard count > 0 else { return }
-    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(count), Int32(d), 1, factor, Int32(d),
-                &matrix, Int32(d))
 }
 
 /// Naive twin of `mahalanobisDistances`: forward substitution of `x - c` for each row and centre.
@@ -63,17 +64,21 @@ public func mahalanobisDistancesNaive(rows: UnsafeBufferPointer<Double>, rowCoun
     return distances
 }
 
-/// `sum_n w_n (x_n - c)(x_n - c)^T` [d, d] (full, symmetric) over the rows with a weight above zero (a row of
-/// weight 0 adds exactly nothing, so it is skipped: with sharp responsibilities most are): the rows
-/// `sqrt(w_n) (x_n - c)` gathered, then one symmetric rank-k update (BLAS dsyrk: half a general product).
+/// `sum_n w_n (x_n - c)(x_n - c)^T` [d, d] (full, symmetric): the rows `sqrt(w_n) (x_n - c)` gathered, then one
+/// symmetric rank-k update (BLAS dsyrk: half a general product). Rows whose weight is below 2^-52 of the largest are
+/// left out: together they change the sum by less than its own rounding (at most rowCount 2^-52 of its largest
+/// term), and with the sharp responsibilities of high-dimensional data they are most rows.
 public func weightedScatter(rows: UnsafeBufferPointer<Double>, rowCount: Int, dimension d: Int, weights: UnsafeBufferPointer<Double>,
                             weightStride: Int = 1, centre: [Double]) -> [Double] {
+    var largest = 0.0
+    for row in 0..<rowCount { largest = max(largest, weights[row * weightStride]) }
+    let threshold = largest * Double.ulpOfOne
     var gathered: [Double] = []
     gathered.reserveCapacity(rowCount * d / 4)
     var used = 0
     for row in 0..<rowCount {
         let weight = weights[row * weightStride]
-        guard weight > 0 else { continue }
+        guard weight > threshold else { continue }
         let scale = weight.squareRoot()
         for i in 0..<d { gathered.append(scale * (rows[row * d + i] - centre[i])) }
         used += 1
@@ -92,6 +97,35 @@ public func weightedScatterNaive(rows: UnsafeBufferPointer<Double>, rowCount: In
         }
     }
     return scatter
+}
+
+/// Squared Euclidean distances of each row to each centre, [rowCount, centres]: `|x|^2 - 2 x.c + |c|^2` with the
+/// products through BLAS dgemm (as scikit-learn's k-means), clamped at zero against rounding.
+public func squaredEuclideanDistances(rows: UnsafeBufferPointer<Double>, rowCount: Int, dimension d: Int, centres: [Double]) -> [Double] {
+    let centreCount = centres.count / max(d, 1)
+    var distances = [Double](repeating: 0, count: rowCount * centreCount)
+    guard rowCount > 0, centreCount > 0, d > 0 else { return distances }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rowCount), Int32(centreCount), Int32(d), -2, rows.baseAddress, Int32(d),
+                centres, Int32(d), 0, &distances, Int32(centreCount))
+    let centreNorms = (0..<centreCount).map { c in (0..<d).reduce(0.0) { $0 + centres[c * d + $1] * centres[c * d + $1] } }
+    for row in 0..<rowCount {
+        var norm = 0.0
+        for i in 0..<d { norm += rows[row * d + i] * rows[row * d + i] }
+        for c in 0..<centreCount { distances[row * centreCount + c] = max(distances[row * centreCount + c] + norm + centreNorms[c], 0) }
+    }
+    return distances
+}
+
+/// Naive twin of `squaredEuclideanDistances`: the differences squared and summed.
+public func squaredEuclideanDistancesNaive(rows: UnsafeBufferPointer<Double>, rowCount: Int, dimension d: Int, centres: [Double]) -> [Double] {
+    let centreCount = centres.count / max(d, 1)
+    var distances = [Double](repeating: 0, count: rowCount * centreCount)
+    for row in 0..<rowCount {
+        for c in 0..<centreCount {
+            for i in 0..<d { distances[row * centreCount + c] += (rows[row * d + i] - centres[c * d + i]) * (rows[row * d + i] - centres[c * d + i]) }
+        }
+    }
+    return distances
 }
 
 /// `W^T X` [columns, d] for weights W [n, columns] and rows X [n, d] (BLAS dgemm): each column's weighted sum of the rows.

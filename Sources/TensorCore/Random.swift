@@ -119,9 +119,34 @@ public struct CounterRandom: Sendable {
         return Array(values.prefix(count))
     }
 
-    /// `count` uniform values in (0, 1) for one sample of one step.
+    /// `count` uniform values in (0, 1) for one sample of one step: `(word >> 8 + 0.5) / 2^24` of the words in order.
     public func uniforms(stream: UInt32, step: UInt64, sample: UInt64, count: Int) -> [Float] {
-        words(stream: stream, step: step, sample: sample, count: count).map { (Float($0 >> 8) + 0.5) * 0x1p-24 }
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { writeUniforms(buffer.baseAddress!, stream: stream, step: step, sample: sample, count: count) }
+            initialized = count
+        }
+    }
+
+    /// Writes the `count` values of `uniforms(stream:step:sample:count:)` to `destination` (no allocation).
+    func writeUniforms(_ destination: UnsafeMutablePointer<Float>, stream: UInt32, step: UInt64, sample: UInt64, count: Int) {
+        @inline(__always) func uniform(_ word: UInt32) -> Float { (Float(word >> 8) + 0.5) * 0x1p-24 }
+        var index = 0
+        var blockIndex: UInt32 = 0
+        while index < count {
+            let words = block(stream: stream, step: step, sample: sample, index: blockIndex)
+            if count - index >= 4 {
+                destination[index] = uniform(words.0)
+                destination[index + 1] = uniform(words.1)
+                destination[index + 2] = uniform(words.2)
+                destination[index + 3] = uniform(words.3)
+            } else {
+                destination[index] = uniform(words.0)
+                if count - index > 1 { destination[index + 1] = uniform(words.1) }
+                if count - index > 2 { destination[index + 2] = uniform(words.2) }
+            }
+            index += 4
+            blockIndex += 1
+        }
     }
 
     /// `count` uniform Doubles in (0, 1), each from 53 bits of two words, for one sample of one step.
@@ -171,9 +196,9 @@ public struct CounterRandom: Sendable {
         let perSample = shape.reduce(1, *)
         var tensor = Tensor(uninitialized: [samples.count] + shape)
         tensor.withUnsafeMutableBufferPointer { buffer in
+            guard perSample > 0 else { return }
             for (row, sample) in samples.enumerated() {
-                let values = uniforms(stream: stream, step: step, sample: UInt64(sample), count: perSample)
-                for index in 0..<perSample { buffer[row * perSample + index] = values[index] }
+                writeUniforms(buffer.baseAddress! + row * perSample, stream: stream, step: step, sample: UInt64(sample), count: perSample)
             }
         }
         return tensor

@@ -127,10 +127,15 @@ public func silu(_ x: Variable) -> Variable {
     })
 }
 
-/// Softplus `log(1 + e^x)` as `max(x, 0) + log1p(e^-|x|)`. Derivative: sigmoid(x).
-public func softplus(_ x: Variable) -> Variable {
-    x.unary({ Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }, derivative: { x, _ in sigmoidScalar(x) })
+/// `log(1 + e^x)` as `max(x, 0) + log1p(e^-|x|)` (no overflow). Derivative: sigmoid(x).
+public struct SoftplusFunction: ElementwiseFunction {
+    public init() {}
+    @inline(__always) public func value(_ x: Float) -> Float { Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x))) }
+    @inline(__always) public func derivative(x: Float, y: Float) -> Float { sigmoidScalar(x) }
 }
+
+/// Softplus `log(1 + e^x)`, computed without overflow. Derivative: sigmoid(x).
+public func softplus(_ x: Variable) -> Variable { x.unary(SoftplusFunction()) }
 
 /// Logistic sigmoid of one value, stable for large |x|.
 @inline(__always)

@@ -141,8 +141,8 @@ func float64Tensor(_ checkpoint: Checkpoint, _ name: String) throws -> [Double] 
         }
     }
 
-    /// The course's job on 2 ranks, shortened (diagonal covariances, random start, 2 iterations: a debug build): pictures and
-    /// one metrics line per iteration.
+    /// The course's job on 2 ranks, shortened (diagonal covariances, random start, 2 iterations: a debug build): pictures,
+    /// the final record, and curves of the iterations only.
     @Test func theFashionJobWritesItsPictures() throws {
         let output = runFolder("gmm-fashion")
         let result = try train("gmm-fashion", ranks: 2, output: output,
@@ -151,5 +151,7 @@ func float64Tensor(_ checkpoint: Checkpoint, _ name: String) throws -> [Double] 
         for picture in ["means.png", "samples.png"] { #expect(FileManager.default.fileExists(atPath: "\(output)/\(picture)")) }
         let record = try finalRecord(output)
         #expect(record["n_iter"] as? Int == 2 && record["bic"] is Double && (record["weights"] as? [Double])?.count == 8)
+        // The curves are the iterations' lower bound and change; the final report and the iteration count are not curves.
+        #expect(curveSeries(metricsPath: output + "/metrics.jsonl").map(\.name) == ["change", "lower_bound"])
     }
 }

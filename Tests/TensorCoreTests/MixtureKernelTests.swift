@@ -9,17 +9,18 @@ func seededRows(_ count: Int, _ d: Int, seed: UInt64) -> [Double] {
 
 /// Each mixture kernel against its naive twin, on shapes with a remainder; plus the packing helpers and the 53-bit uniforms.
 @Suite struct MixtureKernelTests {
-    @Test(arguments: [(1, 1, 1), (7, 3, 2), (40, 13, 5)])
+    @Test(arguments: [(1, 1, 1), (7, 3, 2), (40, 13, 5), (40, 13, 1)])
     func mahalanobisDistancesMatchTheirNaiveTwin(count: Int, d: Int, centres: Int) throws {
         let rows = seededRows(count, d, seed: 1), centreValues = seededRows(centres, d, seed: 2)
         let factor = try #require(choleskyFactor(positiveDefinite(d, seed: 3), dimension: d).factor)
-        let fast = rows.withUnsafeBufferPointer { mahalanobisDistances(rows: $0, rowCount: count, dimension: d, centres: centreValues, factor: factor) }
+        var scratch: [Double] = []
+        let fast = rows.withUnsafeBufferPointer { mahalanobisDistances(rows: $0, rowCount: count, dimension: d, centres: centreValues, factor: factor, scratch: &scratch) }
         let naive = rows.withUnsafeBufferPointer { mahalanobisDistancesNaive(rows: $0, rowCount: count, dimension: d, centres: centreValues, factor: factor) }
         #expect(fast.count == count * centres)
         #expect(zip(fast, naive).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) }, "\(fast.prefix(4)) \(naive.prefix(4))")
         // With the identity as the factor, the distance is the squared Euclidean one.
         let identity = (0..<(d * d)).map { $0 / d == $0 % d ? 1.0 : 0.0 }
-        let euclidean = rows.withUnsafeBufferPointer { mahalanobisDistances(rows: $0, rowCount: count, dimension: d, centres: centreValues, factor: identity) }
+        let euclidean = rows.withUnsafeBufferPointer { mahalanobisDistances(rows: $0, rowCount: count, dimension: d, centres: centreValues, factor: identity, scratch: &scratch) }
         var expected = [Double](repeating: 0, count: count * centres)
         for row in 0..<count {
             for centre in 0..<centres {
@@ -35,8 +36,12 @@ func seededRows(_ count: Int, _ d: Int, seed: UInt64) -> [Double] {
     @Test(arguments: [(1, 1), (9, 4), (50, 17)])
     func weightedScatterMatchesItsNaiveTwin(count: Int, d: Int) {
         let rows = seededRows(count, d, seed: 4), centre = seededRows(1, d, seed: 5)
-        // Every third weight is exactly zero (skipped by the fast kernel), the others in (0, 1].
-        let weights: [Double] = (0..<(2 * count)).map { index -> Double in index % 3 == 0 ? 0 : Double(index % 7 + 1) / 7 }
+        // Every third weight is exactly zero, every fifth 1e-20 (both left out by the fast kernel), the others in (0, 1].
+        var weights: [Double] = []
+        for index in 0..<(2 * count) {
+            let weight: Double = index % 3 == 0 ? 0 : (index % 5 == 0 ? 1e-20 : Double(index % 7 + 1) / 7)
+            weights.append(weight)
+        }
         for stride in [1, 2] {
             let (fast, naive) = rows.withUnsafeBufferPointer { r in
                 weights.withUnsafeBufferPointer { w -> ([Double], [Double]) in
@@ -49,6 +54,16 @@ func seededRows(_ count: Int, _ d: Int, seed: UInt64) -> [Double] {
             for i in 0..<d { for j in 0..<d where fast[i * d + j] != fast[j * d + i] { symmetric = false } }
             #expect(symmetric)
         }
+    }
+
+    @Test func squaredEuclideanDistancesMatchTheirNaiveTwin() {
+        let (count, centres, d) = (31, 4, 9)
+        let rows = seededRows(count, d, seed: 12), centreValues = seededRows(centres, d, seed: 13) + Array(seededRows(1, d, seed: 12)[0..<d])
+        let fast = rows.withUnsafeBufferPointer { squaredEuclideanDistances(rows: $0, rowCount: count, dimension: d, centres: centreValues) }
+        let naive = rows.withUnsafeBufferPointer { squaredEuclideanDistancesNaive(rows: $0, rowCount: count, dimension: d, centres: centreValues) }
+        #expect(fast.count == count * (centres + 1) && zip(fast, naive).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, $1) })
+        // A row that is a centre is at distance 0 from it, never below.
+        #expect(fast[centres] < 1e-12 && fast.allSatisfy { $0 >= 0 })
     }
 
     @Test func weightedRowSumsMatchTheirNaiveTwin() {
