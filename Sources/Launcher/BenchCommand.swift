@@ -101,8 +101,8 @@ struct Bench: ParsableCommand {
         if subject == .metrics { return try benchMetrics() }
         if subject == .evaluator { return try Parallelism.$threads.withValue(threads) { try benchEvaluator() } }
         let description = try benchedModel()
-        let dataset = try trainingData()
-        let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, batchSize: batch))
+        let dataset = try trainingData(for: description)
+        let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, sampleShape: dataset.sampleShape, batchSize: batch))
         let stepBatch = description.stepBatch(globalBatch: batch, datasetCount: dataset.count)
         var generator = SeededGenerator(seed: 0)
         func step(_ index: Int) throws {
@@ -187,6 +187,13 @@ extension Bench {
         let chosen = classes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !chosen.isEmpty, chosen.allSatisfy({ (0...9).contains($0) }) else { throw ValidationError("--classes: expected classes 0...9, e.g. 8 or 7,9") }
         return training.filtered(classes: Set(chosen))
+    }
+
+    /// The samples a model's steps take: the images, or each image row by row (28 steps of 28 pixels) for a model of
+    /// sequences, as `gentrain train` gives them to it.
+    func trainingData(for description: ModelDescription) throws -> any TrainingData {
+        let images = try trainingData()
+        return description.schema.data.samples == .sequences ? ImageRowSequences(images) : images
     }
 
     /// Times `C = A B` on 1024 x 1024 Float32 matrices through the same OpenBLAS the convolutions use.

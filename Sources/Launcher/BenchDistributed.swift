@@ -77,8 +77,11 @@ extension Bench {
     /// trainer's reducer; rank 0 prints the slowest rank's median step time and communication time.
     func benchInWorld() throws {
         try runOnWorld("bench") { communicator in
-            let (description, dataset) = try agreeOnSuccess(communicator) { (try benchedModel(), try trainingData()) }
-            let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, batchSize: batch))
+            let (description, dataset) = try agreeOnSuccess(communicator) { () throws -> (ModelDescription, any TrainingData) in
+                let description = try benchedModel()
+                return (description, try trainingData(for: description))
+            }
+            let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, sampleShape: dataset.sampleShape, batchSize: batch))
             let reducer = GradientReducer(communicator: communicator, bucketMegabytes: bucketMb, watchdog: nil)
             let stepBatch = description.stepBatch(globalBatch: batch, datasetCount: dataset.count)
             let perStep = description.realImagesPerStep(globalBatch: batch, datasetCount: dataset.count)
