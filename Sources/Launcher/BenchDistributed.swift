@@ -77,6 +77,8 @@ extension Bench {
     /// trainer's reducer; rank 0 prints the slowest rank's median step time and communication time.
     func benchInWorld() throws {
         try runOnWorld("bench") { communicator in
+            // As on one process (and as `gentrain train`): OpenBLAS's own threads would compete with the other ranks.
+            BLASThreads.set(blasThreadsForWorkers())
             let (description, dataset) = try agreeOnSuccess(communicator) { () throws -> (ModelDescription, any TrainingData) in
                 let description = try benchedModel()
                 return (description, try trainingData(for: description))
