@@ -42,20 +42,7 @@ public final class GaussianMixture: TrainableModel {
             metrics: []),
         make: { GaussianMixture(configuration: $0) })
 
-    /// scikit-learn's covariance types.
-    public enum CovarianceType: String, CaseIterable, Sendable {
-        case full, diag, spherical, tied
-
-        /// The shape of the covariances (and of scikit-learn's precisions) for k components of d values.
-        public func shape(components k: Int, dimension d: Int) -> [Int] {
-            switch self {
-            case .full: [k, d, d]
-            case .diag: [k, d]
-            case .spherical: [k]
-            case .tied: [d, d]
-            }
-        }
-    }
+    public typealias CovarianceType = TensorCore.CovarianceType
 
     public let sampleShape: [Int]
     public let dimension: Int
@@ -78,10 +65,14 @@ public final class GaussianMixture: TrainableModel {
     let change: Float64State
     let convergedFlag: Float64State
 
-    /// Cholesky factors of the current covariances (full: one per component; tied: one), made when first needed.
-    private var cachedFactors: [[Double]]?
+    /// The current covariances with their Cholesky factors, made when first needed and anew by each M-step.
+    private var cachedComponents: GaussianComponents?
     /// The mean log-likelihood of the data under the final parameters (the final pass), for the score, BIC and AIC.
     public private(set) var finalScore: (meanLogLikelihood: Double, samples: Int)?
+    /// This rank's rows in Float64 and the scatter's buffers, kept from one iteration to the next (a whole class's
+    /// rows are tens of MB: allocating them anew each iteration costs the kernel's page clearing).
+    private var rowBuffer: [Double] = []
+    private let scatterWorkspace = ScatterWorkspace()
 
     static let sampleStream: UInt32 = 0x474D_4D53
     static let componentStream: UInt32 = 0x474D_4D43
@@ -124,9 +115,8 @@ public final class GaussianMixture: TrainableModel {
     /// One EM iteration over every rank's rows (initialising first, at the first step). Rank 0 reports the lower
     /// bound and its change (every rank holds the same; the others report zeros, so the sums are exact).
     public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
-        let rows = batch.images.scalars.map(Double.init)
         let positions = context.share(of: context.globalBatch).samples
-        try rows.withUnsafeBufferPointer { rows in
+        try withRows(of: batch) { rows in
             if iterations.scalar == 0 { try initialize(rows, positions: positions, context: context) }
             let (logLikelihoods, responsibilities) = try expectation(rows)
             let (total, samples) = try maximization(rows, responsibilities: responsibilities, logLikelihood: logLikelihoods.reduce(0, +), context: context)
@@ -143,68 +133,43 @@ public final class GaussianMixture: TrainableModel {
         return losses
     }
 
+    /// Runs `body` on the batch's images as Float64 rows [n, d], converted into the buffer kept between iterations.
+    func withRows<Result>(of batch: TrainingBatch, _ body: (UnsafeBufferPointer<Double>) throws -> Result) rethrows -> Result {
+        let count = batch.images.count
+        if rowBuffer.count != count { rowBuffer = [Double](repeating: 0, count: count) }
+        batch.images.withUnsafeBufferPointer { images in
+            rowBuffer.withUnsafeMutableBufferPointer { rows in for index in 0..<count { rows[index] = Double(images[index]) } }
+        }
+        return try rowBuffer.withUnsafeBufferPointer(body)
+    }
+
     /// E-step on this rank's rows: each row's log-likelihood log sum_j p(x, j) and its responsibilities [n, k].
     func expectation(_ rows: UnsafeBufferPointer<Double>) throws -> (logLikelihoods: [Double], responsibilities: [Double]) {
         let k = components
         var logProbabilities = try weightedLogProbabilities(rows)
         let count = logProbabilities.count / k
         var logLikelihoods = [Double](repeating: 0, count: count)
-        for row in 0..<count {
-            let values = logProbabilities[(row * k)..<((row + 1) * k)]
-            let largest = values.max()!
-            let total = largest + log(values.reduce(0) { $0 + exp($1 - largest) })
-            logLikelihoods[row] = total
-            for j in 0..<k { logProbabilities[row * k + j] = exp(logProbabilities[row * k + j] - total) }
+        logProbabilities.withUnsafeMutableBufferPointer { values in
+            for row in 0..<count {
+                // Not a slice of the array being written: a slice held across the writes would copy it for every row.
+                let rowValues = UnsafeMutableBufferPointer(rebasing: values[(row * k)..<((row + 1) * k)])
+                let largest = rowValues.max()!
+                let total = largest + log(rowValues.reduce(0) { $0 + exp($1 - largest) })
+                logLikelihoods[row] = total
+                for j in 0..<k { rowValues[j] = exp(rowValues[j] - total) }
+            }
         }
         return (logLikelihoods, logProbabilities)
     }
 
     /// log w_j + log N(x_n; mu_j, S_j) for this rank's rows: [n, k].
     func weightedLogProbabilities(_ rows: UnsafeBufferPointer<Double>) throws -> [Double] {
-        let (k, d) = (components, dimension)
-        let count = rows.count / d
-        let constant = Double(d) * log(2 * Double.pi)
-        let logWeights = weights.values.map(log)
-        let meanValues = means.values
-        var result = [Double](repeating: 0, count: count * k)
-        switch covarianceType {
-        case .full, .tied:
-            let factors = try choleskyFactors()
-            var scratch: [Double] = []
-            for j in 0..<(covarianceType == .full ? k : 1) {
-                let factor = factors[j]
-                let logDeterminant = (0..<d).reduce(0.0) { $0 + 2 * log(factor[$1 * d + $1]) }
-                let centres = covarianceType == .full ? Array(meanValues[(j * d)..<((j + 1) * d)]) : meanValues
-                let distances = mahalanobisDistances(rows: rows, rowCount: count, dimension: d, centres: centres, factor: factor, scratch: &scratch)
-                for row in 0..<count {
-                    for (offset, component) in (covarianceType == .full ? j..<(j + 1) : 0..<k).enumerated() {
-                        let distance = distances[row * (centres.count / d) + offset]
-                        result[row * k + component] = logWeights[component] - 0.5 * (constant + logDeterminant + distance)
-                    }
-                }
-            }
-        case .diag, .spherical:
-            let covarianceValues = covariances.values
-            for j in 0..<k {
-                let variances = covarianceType == .diag ? Array(covarianceValues[(j * d)..<((j + 1) * d)])
-                    : [Double](repeating: covarianceValues[j], count: d)
-                let logDeterminant = variances.reduce(0) { $0 + log($1) }
-                for row in 0..<count {
-                    var distance = 0.0
-                    for i in 0..<d {
-                        let difference = rows[row * d + i] - meanValues[j * d + i]
-                        distance += difference * difference / variances[i]
-                    }
-                    result[row * k + j] = logWeights[j] - 0.5 * (constant + logDeterminant + distance)
-                }
-            }
-        }
-        return result
+        try currentComponents().weightedLogDensities(rows: rows, means: means.values, logWeights: weights.values.map(log))
     }
 
     /// M-step from this rank's responsibilities [n, k]: the first sum across ranks gives the counts, the weighted
     /// sums and the log-likelihood (`logLikelihood` this rank's part), hence the new means; the second the scatter
-    /// about them. Returns the global log-likelihood sum and the number of samples.
+    /// about them, hence the covariances. Returns the global log-likelihood sum and the number of samples.
     @discardableResult
     func maximization(_ rows: UnsafeBufferPointer<Double>, responsibilities: [Double], logLikelihood: Double,
                       context: StepContext) throws -> (logLikelihood: Double, samples: Int) {
@@ -221,99 +186,39 @@ public final class GaussianMixture: TrainableModel {
         let counts = (0..<k).map { sums[2 + $0] + 10 * Double.ulpOfOne }
         let newMeans = (0..<(k * d)).map { sums[2 + k + $0] / counts[$0 / d] }
 
-        let scatter = try summedScatter(rows, responsibilities: responsibilities, means: newMeans, context: context)
-        let (newCovariances, factors) = try covariancesFrom(scatter: scatter, counts: counts)
+        var scatter = GaussianComponents.scatter(covarianceType, rows: rows, responsibilities: responsibilities, means: newMeans,
+                                                 components: k, dimension: d, workspace: scatterWorkspace)
+        try context.sumAcrossRanks(&scatter)
+        let fitted = try checked { () throws(CovarianceError) in
+            try GaussianComponents(type: covarianceType, summedScatter: scatter, counts: counts, dimension: d, regularization: regularization)
+        }
         let totalCount = counts.reduce(0, +)
         weights.values = counts.map { $0 / totalCount }
         means.values = newMeans
-        covariances.values = newCovariances
-        cachedFactors = factors
+        covariances.values = fitted.covariances
+        cachedComponents = fitted
         return (sums[0], Int(sums[1]))
     }
 
-    /// Every rank's `sum_n r_nj (x_n - mu_j)(x_n - mu_j)^T`, as the covariance type keeps it: full, the packed upper
-    /// triangle of each component's; tied, of their sum; diag and spherical, each component's diagonal.
-    func summedScatter(_ rows: UnsafeBufferPointer<Double>, responsibilities: [Double], means newMeans: [Double],
-                       context: StepContext) throws -> [Double] {
-        let (k, d) = (components, dimension)
-        let count = rows.count / d
-        var scatter: [Double]
-        switch covarianceType {
-        case .full, .tied:
-            var matrices = [[Double]](repeating: [Double](repeating: 0, count: d * d), count: covarianceType == .full ? k : 1)
-            responsibilities.withUnsafeBufferPointer { r in
-                for j in 0..<k {
-                    let componentScatter = weightedScatter(rows: rows, rowCount: count, dimension: d,
-                                                           weights: UnsafeBufferPointer(rebasing: r[j...]), weightStride: k,
-                                                           centre: Array(newMeans[(j * d)..<((j + 1) * d)]))
-                    let target = covarianceType == .full ? j : 0
-                    for index in 0..<(d * d) { matrices[target][index] += componentScatter[index] }
-                }
-            }
-            scatter = matrices.flatMap { packedUpperTriangle($0, dimension: d) }
-        case .diag, .spherical:
-            scatter = [Double](repeating: 0, count: k * d)
-            for row in 0..<count {
-                for j in 0..<k where responsibilities[row * k + j] > 0 {
-                    let weight = responsibilities[row * k + j]
-                    for i in 0..<d {
-                        let difference = rows[row * d + i] - newMeans[j * d + i]
-                        scatter[j * d + i] += weight * difference * difference
-                    }
-                }
-            }
-        }
-        try context.sumAcrossRanks(&scatter)
-        return scatter
+    /// The current covariances with their factors (made from the state after a start from a file or a checkpoint).
+    func currentComponents() throws -> GaussianComponents {
+        if let cachedComponents { return cachedComponents }
+        let current = try checked { () throws(CovarianceError) in try GaussianComponents(type: covarianceType, components: components, dimension: dimension, covariances: covariances.values) }
+        cachedComponents = current
+        return current
     }
 
-    /// The covariances of the summed scatter and counts (plus `reg_covar`), with their Cholesky factors (full and tied);
-    /// a matrix that cannot be factored, or a variance not above zero, is an error naming the component.
-    func covariancesFrom(scatter: [Double], counts: [Double]) throws -> (covariances: [Double], factors: [[Double]]?) {
-        let (k, d) = (components, dimension)
-        switch covarianceType {
-        case .full, .tied:
-            let matrices = covarianceType == .full ? k : 1
-            let packedSize = d * (d + 1) / 2
-            var result: [Double] = []
-            result.reserveCapacity(matrices * d * d)
-            for j in 0..<matrices {
-                let divisor = covarianceType == .full ? counts[j] : counts.reduce(0, +)
-                var matrix = unpackedSymmetric(scatter[(j * packedSize)..<((j + 1) * packedSize)], dimension: d).map { $0 / divisor }
-                for i in 0..<d { matrix[i * d + i] += regularization }
-                result += matrix
-            }
-            return (result, try choleskyFactors(of: result))
-        case .diag, .spherical:
-            let variances = (0..<(k * d)).map { scatter[$0] / counts[$0 / d] + regularization }
-            let result = covarianceType == .diag ? variances
-                : (0..<k).map { j in variances[(j * d)..<((j + 1) * d)].reduce(0, +) / Double(d) }
-            if let bad = result.firstIndex(where: { !($0 > 0) }) {
-                throw ModelError("gmm: component \(covarianceType == .diag ? bad / d : bad) has a variance of \(result[bad]), not above zero "
-                                 + "(a collapsed component); set model.reg_covar larger than \(regularization)")
-            }
-            return (result, nil)
-        }
-    }
-
-    /// The Cholesky factors of the current covariances (full: one per component; tied: one), cached until they change.
-    func choleskyFactors() throws -> [[Double]] {
-        if let cachedFactors { return cachedFactors }
-        let factors = try choleskyFactors(of: covariances.values)
-        cachedFactors = factors
-        return factors
-    }
-
-    func choleskyFactors(of covarianceValues: [Double]) throws -> [[Double]] {
-        let d = dimension
-        return try (0..<(covarianceValues.count / (d * d))).map { j in
-            let (factor, failedPivot) = choleskyFactor(Array(covarianceValues[(j * d * d)..<((j + 1) * d * d)]), dimension: d)
-            guard let factor else {
-                let which = covarianceType == .tied ? "the tied covariance" : "the covariance of component \(j)"
-                throw ModelError("gmm: \(which) is not positive definite (factoring fails at value \(failedPivot) of \(d)): "
-                                 + "a component collapsed onto too few samples; set model.reg_covar larger than \(regularization), or use fewer components")
-            }
-            return factor
+    /// `make()`, with covariances that cannot serve named for the user: the component, and what to set.
+    func checked(_ make: () throws(CovarianceError) -> GaussianComponents) throws -> GaussianComponents {
+        do {
+            return try make()
+        } catch .notPositiveDefinite(let matrix, let pivot) {
+            let which = covarianceType == .tied ? "the tied covariance" : "the covariance of component \(matrix)"
+            throw ModelError("gmm: \(which) is not positive definite (factoring fails at value \(pivot) of \(dimension)): a component collapsed "
+                             + "onto too few samples; set model.reg_covar larger than \(regularization), or use fewer components")
+        } catch .varianceNotPositive(let component, let value) {
+            throw ModelError("gmm: component \(component) has a variance of \(value), not above zero (a collapsed component); "
+                             + "set model.reg_covar larger than \(regularization)")
         }
     }
 
@@ -351,65 +256,27 @@ public final class GaussianMixture: TrainableModel {
     /// `.safetensors` file; the covariances are the precisions' inverses.
     func load(_ path: String) throws {
         let (k, d) = (components, dimension)
-        let arrays: [NamedArray]
+        let file = try InitialArrays(path: path)
+        let precisionsShape = covarianceType.shape(components: k, dimension: d)
+        try file.refuseOthers(than: ["weights", "means", "precisions"])
+        let initialWeights = try file.required("weights", shape: [k], meaning: "a weight per component")
+        try file.refuseNegative(initialWeights, of: "weights")
+        try file.refuseUnnormalized(initialWeights, of: "weights", width: k)
+        let initialMeans = try file.required("means", shape: [k, d], meaning: "components, values")
+        let precisions = try file.required("precisions", shape: precisionsShape,
+                                           meaning: "scikit-learn's precisions for covariance_type \(covarianceType.rawValue)")
+        let initial: GaussianComponents
         do {
-            arrays = path.lowercased().hasSuffix(".npz") ? try NumPyArchive.read(path: path) : try Safetensors.read(path: path).arrays
-        } catch {
-            throw ModelError("\(error)")
-        }
-        func array(_ name: String, shape: [Int]) throws -> [Double] {
-            guard let found = arrays.first(where: { $0.name == name }) else {
-                throw ModelError("\(path): no array '\(name)' (an initial mixture holds weights \([k]), means \([k, d]) and precisions "
-                                 + "\(covarianceType.shape(components: k, dimension: d)))")
-            }
-            guard found.shape == shape else {
-                throw ModelError("\(path): '\(name)' has shape \(found.shape); \(components) components of \(d) values with "
-                                 + "covariance_type \(covarianceType.rawValue) need \(shape)")
-            }
-            let values: [Double] = switch found.elements {
-            case .float64(let values): values
-            case .float32(let values): values.map(Double.init)
-            case .int64(let values): values.map(Double.init)
-            }
-            if let bad = values.firstIndex(where: { !$0.isFinite }) { throw ModelError("\(path): '\(name)' value \(bad) is \(values[bad])") }
-            return values
-        }
-        let initialWeights = try array("weights", shape: [k])
-        guard initialWeights.allSatisfy({ $0 >= 0 }), abs(initialWeights.reduce(0, +) - 1) < 1e-6 else {
-            throw ModelError("\(path): 'weights' must be non-negative and sum to 1 (they sum to \(initialWeights.reduce(0, +)))")
-        }
-        let initialMeans = try array("means", shape: [k, d])
-        let precisions = try array("precisions", shape: covarianceType.shape(components: k, dimension: d))
-        var initialCovariances: [Double] = []
-        switch covarianceType {
-        case .full, .tied:
-            for j in 0..<(precisions.count / (d * d)) {
-                let (factor, _) = choleskyFactor(Array(precisions[(j * d * d)..<((j + 1) * d * d)]), dimension: d)
-                guard let factor else { throw ModelError("\(path): 'precisions' \(covarianceType == .tied ? "" : "of component \(j) ")is not positive definite") }
-                // S = P^-1 = L^-T L^-1 for P = L L^T.
-                let inverse = lowerTriangularInverse(factor, dimension: d)
-                var covariance = [Double](repeating: 0, count: d * d)
-                for row in 0..<d {
-                    for column in row..<d {
-                        var sum = 0.0
-                        for m in column..<d { sum += inverse[m * d + row] * inverse[m * d + column] }
-                        covariance[row * d + column] = sum
-                        covariance[column * d + row] = sum
-                    }
-                }
-                initialCovariances += covariance
-            }
-        case .diag, .spherical:
-            guard let bad = precisions.firstIndex(where: { !($0 > 0) }) else {
-                initialCovariances = precisions.map { 1 / $0 }
-                break
-            }
-            throw ModelError("\(path): 'precisions' value \(bad) is \(precisions[bad]), not above zero")
+            initial = try GaussianComponents(type: covarianceType, components: k, dimension: d, precisions: precisions)
+        } catch .notPositiveDefinite(let matrix, _) {
+            throw DatasetError(path: path, problem: "array 'precisions' \(covarianceType == .tied ? "" : "of component \(matrix) ")is not positive definite")
+        } catch .varianceNotPositive(let component, let value) {
+            throw DatasetError(path: path, problem: "array 'precisions' of component \(component) holds \(value); expected positive values")
         }
         weights.values = initialWeights
         means.values = initialMeans
-        covariances.values = initialCovariances
-        cachedFactors = nil
+        covariances.values = initial.covariances
+        cachedComponents = initial
     }
 
     // MARK: - Samples and pictures
@@ -418,27 +285,18 @@ public final class GaussianMixture: TrainableModel {
     /// only on the seed and i.
     public func sample(_ indices: Range<Int>, random: CounterRandom) throws -> (values: [Double], components: [Int]) {
         let (k, d) = (components, dimension)
-        let weightValues = weights.values, meanValues = means.values, covarianceValues = covariances.values
-        let factors = covarianceType == .full || covarianceType == .tied ? try choleskyFactors() : []
-        var values = [Double](repeating: 0, count: indices.count * d)
+        let weightValues = weights.values, meanValues = means.values
+        let fitted = try currentComponents()
+        var values: [Double] = []
+        values.reserveCapacity(indices.count * d)
         var chosen: [Int] = []
-        for (row, index) in indices.enumerated() {
+        for index in indices {
             let u = random.uniformDoubles(stream: Self.componentStream, step: 0, sample: UInt64(index), count: 1)[0]
             var cumulative = 0.0
             let j = weightValues.indices.first { cumulative += weightValues[$0]; return u < cumulative } ?? k - 1
             chosen.append(j)
             let z = random.normals(stream: Self.sampleStream, step: 0, sample: UInt64(index), count: d).map(Double.init)
-            for i in 0..<d {
-                var value = meanValues[j * d + i]
-                switch covarianceType {
-                case .full, .tied:
-                    let factor = factors[covarianceType == .full ? j : 0]
-                    for m in 0...i { value += factor[i * d + m] * z[m] }
-                case .diag: value += covarianceValues[j * d + i].squareRoot() * z[i]
-                case .spherical: value += covarianceValues[j].squareRoot() * z[i]
-                }
-                values[row * d + i] = value
-            }
+            values += fitted.draw(component: j, mean: meanValues[(j * d)..<((j + 1) * d)], standardNormal: z)
         }
         return (values, chosen)
     }
@@ -483,16 +341,7 @@ public final class GaussianMixture: TrainableModel {
     }
 
     /// Free parameters (scikit-learn's `_n_parameters`): covariances, means and k - 1 weights.
-    public var parameterCount: Int {
-        let (k, d) = (components, dimension)
-        let covarianceParameters = switch covarianceType {
-        case .full: k * d * (d + 1) / 2
-        case .diag: k * d
-        case .tied: d * (d + 1) / 2
-        case .spherical: k
-        }
-        return covarianceParameters + k * d + k - 1
-    }
+    public var parameterCount: Int { covarianceType.parameterCount(components: components, dimension: dimension) + components * dimension + components - 1 }
 }
 
 // MARK: - The final pass
@@ -500,10 +349,7 @@ public final class GaussianMixture: TrainableModel {
 extension GaussianMixture: FinalPass {
     /// scikit-learn's final E-step: the mean log-likelihood of every rank's rows under the fitted parameters.
     public func finalPass(_ batch: TrainingBatch, context: StepContext) throws {
-        let rows = batch.images.scalars.map(Double.init)
-        var sums = try rows.withUnsafeBufferPointer { rows in
-            [try expectation(rows).logLikelihoods.reduce(0, +), Double(rows.count / dimension)]
-        }
+        var sums = try withRows(of: batch) { rows in [try expectation(rows).logLikelihoods.reduce(0, +), Double(rows.count / dimension)] }
         try context.sumAcrossRanks(&sums)
         finalScore = (sums[0] / sums[1], Int(sums[1]))
     }
@@ -530,28 +376,7 @@ extension GaussianMixture: ArrayExportable, InferencePasses {
     public func exportedArrays(step: Int) -> [NamedArray] {
         let (k, d) = (components, dimension)
         let shape = covarianceType.shape(components: k, dimension: d)
-        var precisionsCholesky: [Double] = [], precisions: [Double] = []
-        switch covarianceType {
-        case .full, .tied:
-            for factor in (try? choleskyFactors()) ?? [] {
-                // scikit-learn's precision Cholesky is (L^-1)^T; the precision is its product with its transpose.
-                let inverse = lowerTriangularInverse(factor, dimension: d)
-                var upper = [Double](repeating: 0, count: d * d), precision = [Double](repeating: 0, count: d * d)
-                for row in 0..<d { for column in 0..<d { upper[row * d + column] = inverse[column * d + row] } }
-                for row in 0..<d {
-                    for column in 0..<d {
-                        var sum = 0.0
-                        for m in max(row, column)..<d { sum += inverse[m * d + row] * inverse[m * d + column] }
-                        precision[row * d + column] = sum
-                    }
-                }
-                precisionsCholesky += upper
-                precisions += precision
-            }
-        case .diag, .spherical:
-            precisionsCholesky = covariances.values.map { 1 / $0.squareRoot() }
-            precisions = covariances.values.map { 1 / $0 }
-        }
+        let (precisionsCholesky, precisions) = (try? currentComponents())?.precisions ?? ([], [])
         return [NamedArray(name: "weights", shape: [k], elements: .float64(weights.values)),
                 NamedArray(name: "means", shape: [k, d], elements: .float64(means.values)),
                 NamedArray(name: "covariances", shape: shape, elements: .float64(covariances.values)),

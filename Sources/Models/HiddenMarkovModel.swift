@@ -385,52 +385,24 @@ extension HiddenMarkovModel {
 
     /// The arrays of the `model.init` file, checked against hmmlearn's shapes; a file or array that does not fit is one line naming both.
     func readInitFile() throws -> [String: [Double]] {
-        let arrays: [NamedArray]
-        do {
-            if initFile.hasSuffix(".npz") {
-                arrays = try NumPyArchive.read(path: initFile)
-            } else if initFile.hasSuffix(".safetensors") {
-                arrays = try Safetensors.read(path: initFile).arrays
-            } else {
-                throw DatasetError(path: initFile, problem: "model.init is kmeans or a .npz or .safetensors file")
-            }
-        } catch let error as ArrayFileError {
-            throw DatasetError(path: error.path, problem: error.problem)
-        }
+        let file = try InitialArrays(path: initFile)
         let (K, D) = (states, dimension)
         var expected: [(String, [Int], String)] = [("startprob", [K], "states"), ("transmat", [K, K], "states, states")]
         expected += emissions == .categorical ? [("emissionprob", [K, symbols], "states, symbols")]
             : [("means", [K, D], "states, values per step"),
                ("covars", fullCovariance ? [K, D, D] : [K, D], fullCovariance ? "states, values, values for full covariances" : "states, values for diagonal covariances")]
+        try file.refuseOthers(than: expected.map(\.0))
         var given: [String: [Double]] = [:]
-        for array in arrays {
-            guard let (_, shape, meaning) = expected.first(where: { $0.0 == array.name }) else {
-                throw DatasetError(path: initFile, problem: "array '\(array.name)' is not one of \(expected.map(\.0).joined(separator: ", "))")
+        for (name, shape, meaning) in expected {
+            guard let values = try file.values(name, shape: shape, meaning: meaning) else { continue }
+            // Probabilities are not negative and their rows sum to 1, diagonal variances are positive (a full covariance's
+            // factor is checked at the first E-step).
+            if name == "covars" && !fullCovariance { try file.refuseNegative(values, of: name, positive: true) }
+            if ["startprob", "transmat", "emissionprob"].contains(name) {
+                try file.refuseNegative(values, of: name)
+                try file.refuseUnnormalized(values, of: name, width: shape.last!)
             }
-            guard array.shape == shape else {
-                throw DatasetError(path: initFile, problem: "array '\(array.name)' has shape \(array.shape); expected \(shape) (\(meaning))")
-            }
-            let values: [Double] = switch array.elements {
-            case .float32(let values): values.map(Double.init)
-            case .float64(let values): values
-            case .int64(let values): values.map(Double.init)
-            }
-            // Probabilities are not negative, diagonal variances positive (a full covariance's factor is checked at the first E-step).
-            let (positive, nonNegative) = (array.name == "covars" && !fullCovariance, !["means", "covars"].contains(array.name))
-            if let bad = values.firstIndex(where: { !$0.isFinite || (nonNegative && $0 < 0) || (positive && $0 <= 0) }) {
-                throw DatasetError(path: initFile, problem: "array '\(array.name)' holds \(values[bad]) at flat index \(bad); expected finite"
-                                   + (positive ? ", positive" : nonNegative ? ", non-negative" : "") + " values")
-            }
-            if ["startprob", "transmat", "emissionprob"].contains(array.name) {
-                let width = shape.last!
-                for row in 0..<(values.count / width) {
-                    let sum = values[(row * width)..<((row + 1) * width)].reduce(0, +)
-                    guard abs(sum - 1) <= 1e-8 + 1e-5 else {
-                        throw DatasetError(path: initFile, problem: "array '\(array.name)' row \(row) sums to \(sum), not 1")
-                    }
-                }
-            }
-            given[array.name] = values
+            given[name] = values
         }
         return given
     }

@@ -37,13 +37,21 @@ public func mirrorUpperTriangle(_ matrix: UnsafeMutablePointer<Double>, dimensio
 /// The lower-triangular Cholesky factor L of a symmetric positive-definite [n, n] matrix (`A = L L^T`, LAPACK
 /// dpotrf), or nil when the matrix is not positive definite; with the index of the first pivot that failed.
 public func choleskyFactor(_ matrix: [Double], dimension n: Int) -> (factor: [Double]?, failedPivot: Int) {
-    // Row-major lower = column-major upper: ask LAPACK for the upper factor of the same bytes.
     var a = matrix
-    var (order, info) = (Int32(n), Int32(0))
-    "U".withCString { uplo in dpotrf_(uplo, &order, &a, &order, &info) }
-    guard info == 0 else { return (nil, Int(info) - 1) }
-    for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { a[i * n + j] = 0 } }
+    if let failedPivot = a.withUnsafeMutableBufferPointer({ factorCholeskyInPlace($0.baseAddress!, dimension: n) }) { return (nil, failedPivot) }
     return (a, -1)
+}
+
+/// Overwrites the symmetric positive-definite [n, n] `matrix` (only its lower triangle is read) with its lower
+/// Cholesky factor L, the upper triangle zeroed; returns the index of the first pivot that failed (the matrix is
+/// not positive definite), else nil.
+public func factorCholeskyInPlace(_ matrix: UnsafeMutablePointer<Double>, dimension n: Int) -> Int? {
+    // Row-major lower = column-major upper: ask LAPACK for the upper factor of the same bytes.
+    var (order, info) = (Int32(n), Int32(0))
+    "U".withCString { uplo in dpotrf_(uplo, &order, matrix, &order, &info) }
+    guard info == 0 else { return Int(info) - 1 }
+    for i in 0..<n { (matrix + i * n + i + 1).update(repeating: 0, count: n - i - 1) }
+    return nil
 }
 
 /// Naive twin of `choleskyFactor` (the Cholesky-Banachiewicz recurrence).

@@ -9,33 +9,43 @@ import CBLAS
 /// (`factor` L lower-triangular [d, d]): [rowCount, centres] row-major, through BLAS dtrsm (half a general product).
 /// One centre: the centred rows are solved (`(X - c) L^-T`) and their squares summed. Several (a tied covariance):
 /// the rows and the centres are solved once each and the distances taken between them, as scikit-learn's
-/// `X @ prec_chol - mu @ prec_chol`. `scratch` holds the solved rows; its capacity is kept for the next call.
+/// `X @ prec_chol - mu @ prec_chol`. The rows go through in chunks of `chunkRows`, so that centring, solving and
+/// summing one chunk stay in cache; `scratch` holds a chunk, its capacity kept for the next call.
 public func mahalanobisDistances(rows: UnsafeBufferPointer<Double>, rowCount: Int, dimension d: Int,
-                                 centres: [Double], factor: [Double], scratch: inout [Double]) -> [Double] {
+                                 centres: [Double], factor: [Double], scratch: inout [Double], chunkRows: Int = 512) -> [Double] {
     let centreCount = centres.count / max(d, 1)
     var distances = [Double](repeating: 0, count: rowCount * centreCount)
     guard rowCount > 0, d > 0 else { return distances }
-    if scratch.count != rowCount * d { scratch = [Double](repeating: 0, count: rowCount * d) }
-    scratch.withUnsafeMutableBufferPointer { solved in
-        for index in 0..<(rowCount * d) { solved[index] = centreCount == 1 ? rows[index] - centres[index % d] : rows[index] }
-        cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(rowCount), Int32(d), 1, factor, Int32(d),
-                    solved.baseAddress, Int32(d))
-    }
     var solvedCentres = centreCount == 1 ? [Double](repeating: 0, count: d) : centres
     if centreCount > 1 {
         cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(centreCount), Int32(d), 1, factor, Int32(d),
                     &solvedCentres, Int32(d))
     }
-    scratch.withUnsafeBufferPointer { x in
-        solvedCentres.withUnsafeBufferPointer { c in
-            for row in 0..<rowCount {
+    if scratch.count < min(chunkRows, rowCount) * d { scratch = [Double](repeating: 0, count: min(chunkRows, rowCount) * d) }
+    scratch.withUnsafeMutableBufferPointer { solved in
+        for first in stride(from: 0, to: rowCount, by: chunkRows) {
+            let count = min(chunkRows, rowCount - first)
+            let chunk = rows.baseAddress! + first * d  // [count, d]
+            if centreCount == 1 {
+                for row in 0..<count { for i in 0..<d { solved[row * d + i] = chunk[row * d + i] - centres[i] } }
+            } else {
+                solved.baseAddress!.update(from: chunk, count: count * d)
+            }
+            cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(count), Int32(d), 1, factor, Int32(d),
+                        solved.baseAddress, Int32(d))
+            for row in 0..<count {
+                let solvedRow = solved.baseAddress! + row * d
+                if centreCount == 1 {
+                    distances[first + row] = cblas_ddot(Int32(d), solvedRow, 1, solvedRow, 1)
+                    continue
+                }
                 for centre in 0..<centreCount {
                     var sum = 0.0
                     for i in 0..<d {
-                        let difference = x[row * d + i] - c[centre * d + i]
+                        let difference = solvedRow[i] - solvedCentres[centre * d + i]
                         sum += difference * difference
                     }
-                    distances[row * centreCount + centre] = sum
+                    distances[(first + row) * centreCount + centre] = sum
                 }
             }
         }
@@ -64,26 +74,47 @@ public func mahalanobisDistancesNaive(rows: UnsafeBufferPointer<Double>, rowCoun
     return distances
 }
 
-/// `sum_n w_n (x_n - c)(x_n - c)^T` [d, d] (full, symmetric): the rows `sqrt(w_n) (x_n - c)` gathered, then one
+/// Reused buffers of `addWeightedScatter` (the gathered rows, their product), so that an EM iteration allocates
+/// nothing of the data's size.
+public final class ScatterWorkspace {
+    var gathered: [Double] = []
+    var product: [Double] = []
+    public init() {}
+}
+
+/// Adds `sum_n w_n (x_n - c)(x_n - c)^T` (symmetric [d, d]) into `packedLower`, its lower triangle row by row
+/// (d (d + 1) / 2 values, what a sum across ranks needs to send): the rows `sqrt(w_n) (x_n - c)` gathered, then one
 /// symmetric rank-k update (BLAS dsyrk: half a general product). Rows whose weight is below 2^-52 of the largest are
 /// left out: together they change the sum by less than its own rounding (at most rowCount 2^-52 of its largest
 /// term), and with the sharp responsibilities of high-dimensional data they are most rows.
-public func weightedScatter(rows: UnsafeBufferPointer<Double>, rowCount: Int, dimension d: Int, weights: UnsafeBufferPointer<Double>,
-                            weightStride: Int = 1, centre: [Double]) -> [Double] {
+public func addWeightedScatter(rows: UnsafeBufferPointer<Double>, rowCount: Int, dimension d: Int, weights: UnsafeBufferPointer<Double>,
+                               weightStride: Int = 1, centre: UnsafeBufferPointer<Double>, into packedLower: UnsafeMutablePointer<Double>,
+                               workspace: ScatterWorkspace) {
     var largest = 0.0
     for row in 0..<rowCount { largest = max(largest, weights[row * weightStride]) }
     let threshold = largest * Double.ulpOfOne
-    var gathered: [Double] = []
-    gathered.reserveCapacity(rowCount * d / 4)
+    if workspace.gathered.count < rowCount * d { workspace.gathered = [Double](repeating: 0, count: rowCount * d) }
+    if workspace.product.count != d * d { workspace.product = [Double](repeating: 0, count: d * d) }
     var used = 0
-    for row in 0..<rowCount {
-        let weight = weights[row * weightStride]
-        guard weight > threshold else { continue }
-        let scale = weight.squareRoot()
-        for i in 0..<d { gathered.append(scale * (rows[row * d + i] - centre[i])) }
-        used += 1
+    workspace.gathered.withUnsafeMutableBufferPointer { gathered in
+        for row in 0..<rowCount {
+            let weight = weights[row * weightStride]
+            guard weight > threshold else { continue }
+            let scale = weight.squareRoot(), source = rows.baseAddress! + row * d, target = gathered.baseAddress! + used * d
+            for i in 0..<d { target[i] = scale * (source[i] - centre[i]) }
+            used += 1
+        }
     }
-    return gathered.withUnsafeBufferPointer { transposedProduct($0, rowCount: used, dimension: d) }
+    guard used > 0 else { return }
+    workspace.product.withUnsafeMutableBufferPointer { product in
+        cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, Int32(d), Int32(used), 1, workspace.gathered, Int32(d), 0, product.baseAddress, Int32(d))
+        var position = 0
+        for i in 0..<d {
+            let row = product.baseAddress! + i * d
+            for j in 0...i { packedLower[position + j] += row[j] }
+            position += i + 1
+        }
+    }
 }
 
 /// Naive twin of `weightedScatter` (every row, every pair of columns).
@@ -168,25 +199,32 @@ public func lowerTriangularInverseNaive(_ factor: [Double], dimension d: Int) ->
     return inverse
 }
 
-/// The upper triangle (with the diagonal) of a symmetric [d, d] matrix, row by row: d (d + 1) / 2 values
-/// (what a sum across ranks of symmetric matrices needs to send).
-public func packedUpperTriangle(_ matrix: [Double], dimension d: Int) -> [Double] {
+/// The lower triangle (with the diagonal) of a [d, d] matrix, row by row: d (d + 1) / 2 values
+/// (`addWeightedScatter`'s and `unpackSymmetric`'s packing).
+public func packedLowerTriangle(_ matrix: [Double], dimension d: Int) -> [Double] {
     var packed: [Double] = []
     packed.reserveCapacity(d * (d + 1) / 2)
-    for i in 0..<d { packed += matrix[(i * d + i)..<((i + 1) * d)] }
+    for i in 0..<d { packed += matrix[(i * d)...(i * d + i)] }
     return packed
 }
 
-/// The symmetric [d, d] matrix of a packed upper triangle (`packedUpperTriangle`'s inverse).
-public func unpackedSymmetric(_ packed: ArraySlice<Double>, dimension d: Int) -> [Double] {
-    var matrix = [Double](repeating: 0, count: d * d)
-    var position = packed.startIndex
+/// Writes `S / divisor + shift I` into `matrix` [d, d] (both triangles), for the symmetric S whose lower triangle
+/// `packedLower` holds row by row: the lower triangle row by row, then the upper mirrored from it in tiles that stay in cache.
+public func unpackSymmetric(_ packedLower: UnsafePointer<Double>, dimension d: Int, dividedBy divisor: Double = 1, diagonalShift: Double = 0,
+                            into matrix: UnsafeMutablePointer<Double>) {
+    var position = 0
     for i in 0..<d {
-        for j in i..<d {
-            matrix[i * d + j] = packed[position]
-            matrix[j * d + i] = packed[position]
-            position += 1
+        let row = matrix + i * d
+        for j in 0...i { row[j] = packedLower[position + j] / divisor }
+        row[i] += diagonalShift
+        position += i + 1
+    }
+    let tile = 64
+    for top in stride(from: 0, to: d, by: tile) {
+        for left in stride(from: top, to: d, by: tile) {
+            for i in top..<min(top + tile, d) {
+                for j in max(left, i + 1)..<min(left + tile, d) { matrix[i * d + j] = matrix[j * d + i] }
+            }
         }
     }
-    return matrix
 }

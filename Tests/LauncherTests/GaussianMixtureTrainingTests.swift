@@ -131,7 +131,7 @@ func float64Tensor(_ checkpoint: Checkpoint, _ name: String) throws -> [Double] 
             .write(toFile: nanJob, atomically: true, encoding: .utf8)
         let notANumber = try trainJob(nanJob, ranks: 1)
         let few = try trainJob(try mixtureJob(folder: folder + "/few", model: "components: 300"), ranks: 2)
-        for (result, words) in [(wrongShape, ["init.npz", "'precisions' has shape [3, 4]", "need [3, 4, 4]"]), (notANumber, ["nan.npy", "not finite"]),
+        for (result, words) in [(wrongShape, ["init.npz", "'precisions' has shape [3, 4]", "expected [3, 4, 4]"]), (notANumber, ["nan.npy", "not finite"]),
                                 (few, ["240 samples for 300 components"])] {
             // One line, the same on every rank (each names its rank).
             let lines = result.output.split(separator: "\n").filter { $0.hasPrefix("gentrain:") }

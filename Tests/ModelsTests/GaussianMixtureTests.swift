@@ -159,9 +159,9 @@ func writeInitialMixture(_ reference: [String: Any], case index: Int, to path: S
         do {
             _ = try fit(model, rows: rows, dimension: 4, maxIterations: 1)
             Issue.record("a precisions array of the wrong shape was accepted")
-        } catch let error as ModelError {
-            #expect(error.message.contains("wrong.npz") && error.message.contains("'precisions' has shape [3, 16]") && error.message.contains("need [3, 4, 4]")
-                    && !error.message.contains("\n"), "\(error.message)")
+        } catch let error as DatasetError {
+            #expect("\(error)".contains("wrong.npz") && "\(error)".contains("'precisions' has shape [3, 16]; expected [3, 4, 4]")
+                    && !"\(error)".contains("\n"), "\(error)")
         }
         let few = try makeMixture("components: 8", dimension: 4, folder: folder)
         do {

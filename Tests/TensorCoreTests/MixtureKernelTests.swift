@@ -42,17 +42,23 @@ func seededRows(_ count: Int, _ d: Int, seed: UInt64) -> [Double] {
             let weight: Double = index % 3 == 0 ? 0 : (index % 5 == 0 ? 1e-20 : Double(index % 7 + 1) / 7)
             weights.append(weight)
         }
+        let workspace = ScatterWorkspace()
         for stride in [1, 2] {
-            let (fast, naive) = rows.withUnsafeBufferPointer { r in
-                weights.withUnsafeBufferPointer { w -> ([Double], [Double]) in
-                    (weightedScatter(rows: r, rowCount: count, dimension: d, weights: w, weightStride: stride, centre: centre),
-                     weightedScatterNaive(rows: r, rowCount: count, dimension: d, weights: w, weightStride: stride, centre: centre))
+            // Added twice into the same packed triangle: twice the naive scatter (the kernel adds, as a tied covariance's sum needs).
+            var packed = [Double](repeating: 0, count: d * (d + 1) / 2)
+            let naive = rows.withUnsafeBufferPointer { r in
+                weights.withUnsafeBufferPointer { w -> [Double] in
+                    centre.withUnsafeBufferPointer { c in
+                        for _ in 0..<2 {
+                            addWeightedScatter(rows: r, rowCount: count, dimension: d, weights: w, weightStride: stride, centre: c,
+                                               into: &packed, workspace: workspace)
+                        }
+                    }
+                    return weightedScatterNaive(rows: r, rowCount: count, dimension: d, weights: w, weightStride: stride, centre: centre)
                 }
             }
-            #expect(zip(fast, naive).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) })
-            var symmetric = true
-            for i in 0..<d { for j in 0..<d where fast[i * d + j] != fast[j * d + i] { symmetric = false } }
-            #expect(symmetric)
+            let expected = packedLowerTriangle(naive.map { 2 * $0 }, dimension: d)
+            #expect(zip(packed, expected).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) }, "\(packed.prefix(4)) \(expected.prefix(4))")
         }
     }
 
@@ -89,12 +95,17 @@ func seededRows(_ count: Int, _ d: Int, seed: UInt64) -> [Double] {
         }
     }
 
-    @Test func packingASymmetricMatrixKeepsItsUpperTriangle() {
-        let d = 5
+    @Test(arguments: [1, 5, 70, 130])
+    func unpackingAPackedLowerTriangleGivesTheSymmetricMatrix(d: Int) {
+        // d above the mirror's 64-wide tiles, with remainders.
         let matrix = positiveDefinite(d, seed: 9)
-        let packed = packedUpperTriangle(matrix, dimension: d)
-        #expect(packed.count == d * (d + 1) / 2 && packed[0] == matrix[0] && packed[d] == matrix[d + 1])
-        #expect(unpackedSymmetric(packed[...], dimension: d) == matrix)
+        let packed = packedLowerTriangle(matrix, dimension: d)
+        #expect(packed.count == d * (d + 1) / 2 && packed[0] == matrix[0] && packed.last == matrix[d * d - 1])
+        var unpacked = [Double](repeating: .nan, count: d * d)
+        packed.withUnsafeBufferPointer { unpackSymmetric($0.baseAddress!, dimension: d, into: &unpacked) }
+        #expect(unpacked == matrix)
+        packed.withUnsafeBufferPointer { unpackSymmetric($0.baseAddress!, dimension: d, dividedBy: 4, diagonalShift: 0.5, into: &unpacked) }
+        #expect(unpacked == (0..<(d * d)).map { matrix[$0] / 4 + ($0 / d == $0 % d ? 0.5 : 0) })
     }
 
     @Test func uniformDoublesAreInTheOpenIntervalAndUniform() {
