@@ -14,6 +14,10 @@ public struct OptimizerSpec: Codable, Equatable, Sendable {
     public var momentum: Double
     /// Per-epoch factors of the learning rate (epoch e uses `schedule[min(e, count - 1)]`); empty: constant.
     public var schedule: [Double]
+    /// Steps over which the learning rate rises linearly to its value (step t of the first uses `t / warmupSteps`); 0: none.
+    public var warmupSteps: Int = 0
+    /// The largest global norm of the summed gradients: larger ones are scaled down to it before the update; 0: no clipping.
+    public var globalClipNorm: Double = 0
 
     /// The learning rate in epoch `epoch` (0-based).
     public func learningRate(epoch: Int) -> Double {
@@ -299,7 +303,8 @@ public struct Job: Codable, Equatable, Sendable {
     }
 
     private static func optimizer(_ reader: MappingReader, defaults: OptimizerSpec) throws(JobError) -> OptimizerSpec {
-        try reader.checkKeys(["kind", "learning_rate", "beta1", "beta2", "epsilon", "momentum", "schedule"])
+        try reader.checkKeys(["kind", "learning_rate", "beta1", "beta2", "epsilon", "momentum", "schedule", "warmup_steps",
+                              "global_clip_norm"])
         var spec = defaults
         spec.kind = try reader.string("kind", allowed: ["adam", "sgd"]) ?? defaults.kind
         spec.learningRate = try reader.number("learning_rate", in: 0...10) ?? defaults.learningRate
@@ -307,6 +312,8 @@ public struct Job: Codable, Equatable, Sendable {
         spec.beta2 = try reader.number("beta2", in: 0...0.999_999_9) ?? defaults.beta2
         spec.epsilon = try reader.number("epsilon", in: 0...1) ?? defaults.epsilon
         spec.momentum = try reader.number("momentum", in: 0...0.999_999) ?? defaults.momentum
+        spec.warmupSteps = try reader.integer("warmup_steps", in: 0...100_000_000) ?? defaults.warmupSteps
+        spec.globalClipNorm = try reader.number("global_clip_norm", in: 0...1_000_000) ?? defaults.globalClipNorm
         if let schedule = reader.value("schedule") {
             let key = reader.key("schedule")
             guard case .sequence(let items, _) = schedule, !items.isEmpty else {

@@ -196,9 +196,11 @@ public struct ModelSchema: Sendable, Equatable {
 }
 
 extension OptimizerSpec {
-    /// Adam with Keras' defaults unless given.
-    public static func adam(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-7) -> OptimizerSpec {
-        OptimizerSpec(kind: "adam", learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, momentum: 0, schedule: [])
+    /// Adam with Keras' defaults unless given (no warm-up, no clipping).
+    public static func adam(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-7,
+                            warmupSteps: Int = 0, globalClipNorm: Double = 0) -> OptimizerSpec {
+        OptimizerSpec(kind: "adam", learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, momentum: 0, schedule: [],
+                      warmupSteps: warmupSteps, globalClipNorm: globalClipNorm)
     }
 
     /// Plain SGD (Keras' momentum form) unless a momentum is given.

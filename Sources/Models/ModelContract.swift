@@ -100,8 +100,10 @@ public struct ModelConfiguration {
 
 /// The optimizer a job's setting names.
 public func makeOptimizer(_ spec: OptimizerSpec) -> any Optimizer {
-    if spec.kind == "sgd" { return SGD(learningRate: Float(spec.learningRate), momentum: Float(spec.momentum)) }
-    return Adam(learningRate: Float(spec.learningRate), beta1: Float(spec.beta1), beta2: Float(spec.beta2), epsilon: Float(spec.epsilon))
+    let shaping = GradientStepShaping(warmupSteps: spec.warmupSteps, globalClipNorm: Float(spec.globalClipNorm))
+    if spec.kind == "sgd" { return SGD(learningRate: Float(spec.learningRate), momentum: Float(spec.momentum), shaping: shaping) }
+    return Adam(learningRate: Float(spec.learningRate), beta1: Float(spec.beta1), beta2: Float(spec.beta2), epsilon: Float(spec.epsilon),
+                shaping: shaping)
 }
 
 // MARK: - The model

@@ -76,7 +76,10 @@ extension ModelRegistry {
 
     /// One line for people: `adam 0.0002 (beta1 0.5, beta2 0.999, epsilon 1e-07)`.
     static func describe(_ spec: OptimizerSpec) -> String {
-        spec.kind == "sgd" ? "sgd \(spec.learningRate), momentum \(spec.momentum)"
+        let base = spec.kind == "sgd" ? "sgd \(spec.learningRate), momentum \(spec.momentum)"
             : "adam \(spec.learningRate), beta1 \(spec.beta1), beta2 \(spec.beta2), epsilon \(spec.epsilon)"
+        let warmup = spec.warmupSteps > 0 ? ", warm-up \(spec.warmupSteps) steps" : ""
+        let clipping = spec.globalClipNorm > 0 ? ", global clip norm \(spec.globalClipNorm)" : ""
+        return base + warmup + clipping
     }
 }

@@ -78,6 +78,10 @@ checkpoint: {every_steps: 10, keep: 2}
          [":4:", "train.optimizer.schedule", "list of per-epoch factors"]),
         (validJob.replacingOccurrences(of: "learning_rate: 0.002}", with: "learning_rate: 0.002, schedule: [1, -0.1]}"),
          [":4:", "train.optimizer.schedule", "(0, 1000]"]),
+        (validJob.replacingOccurrences(of: "learning_rate: 0.002}", with: "learning_rate: 0.002, warmup_steps: 1.5}"),
+         [":4:", "train.optimizer.warmup_steps", "not a whole number"]),
+        (validJob.replacingOccurrences(of: "learning_rate: 0.002}", with: "learning_rate: 0.002, global_clip_norm: -1}"),
+         [":4:", "train.optimizer.global_clip_norm", "out of range"]),
         (validJob + "\neval: {every_epochs: 1, metrics: [fid, accuracy]}\n", [":7:", "eval.metrics", "allowed for a vae: fid, kid, is"]),
         (validJob + "\neval: {metrics: fid}\n", [":7:", "eval.metrics", "expected a list"]),
         (validJob + "\neval: {samples: 500, kid_subset_size: 600}\n", [":7:", "eval.kid_subset_size", "more than the 500 samples"]),
@@ -115,13 +119,23 @@ checkpoint: {every_steps: 10, keep: 2}
         #expect(job.differences(from: try loadJob(path: writeJob(text.replacingOccurrences(of: "every_epochs: 2", with: "every_epochs: 5")))).isEmpty)
     }
 
-    /// A checkpoint written before the evaluation, schedule and hostfile fields existed still resumes.
+    @Test func warmupAndClippingSettings() throws {
+        let text = validJob.replacingOccurrences(of: "learning_rate: 0.002}", with: "learning_rate: 0.002, warmup_steps: 500, global_clip_norm: 1}")
+        let optimizer = try #require(try loadJob(path: writeJob(text)).optimizers["model"])
+        #expect(optimizer.warmupSteps == 500 && optimizer.globalClipNorm == 1)
+        let plain = try #require(try loadJob(path: writeJob(validJob)).optimizers["model"])
+        #expect(plain.warmupSteps == 0 && plain.globalClipNorm == 0)
+    }
+
+    /// A checkpoint written before the evaluation, schedule, warm-up, clipping and hostfile fields existed still resumes.
     @Test func storedJobsFromBeforeNewFieldsTakeTheDefaults() throws {
         let job = try loadJob(path: writeJob(validJob))
         var object = try #require(JSONSerialization.jsonObject(with: Data(job.canonicalJSON.utf8)) as? [String: Any])
         for key in ["evalEveryEpochs", "evalMetrics", "evalSamples", "evalReference", "kidSubsets", "kidSubsetSize"] { object[key] = nil }
         var optimizers = try #require(object["optimizers"] as? [String: [String: Any]])
         optimizers["model"]?["schedule"] = nil
+        optimizers["model"]?["warmupSteps"] = nil
+        optimizers["model"]?["globalClipNorm"] = nil
         object["optimizers"] = optimizers
         let old = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
         #expect((try? JSONDecoder().decode(Job.self, from: Data(old.utf8))) == nil)

@@ -7,6 +7,14 @@ func randomTensor(_ shape: [Int], seed: UInt64 = 1, low: Float = -1, high: Float
     return generator.uniformTensor(shape, low: low, high: high)
 }
 
+/// A group of one parameter `w` holding `values`, with `gradients` accumulated (for optimizer tests).
+func oneParameterGroup(_ values: [Float], gradients: [Float]) -> ParameterGroup {
+    let group = ParameterGroup(name: "test", seed: 0)
+    let parameter = group.register("w", initial: Tensor(shape: [values.count], values: values))
+    parameter.variable.accumulateGradient(Tensor(shape: [values.count], values: gradients))
+    return group
+}
+
 /// Largest absolute difference between two equally shaped tensors.
 func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
     #expect(a.shape == b.shape)

@@ -51,15 +51,8 @@ import Testing
 }
 
 @Suite struct OptimizerTests {
-    func group(_ values: [Float], gradients: [Float]) -> ParameterGroup {
-        let group = ParameterGroup(name: "test", seed: 0)
-        let parameter = group.register("w", initial: Tensor(shape: [values.count], values: values))
-        parameter.variable.accumulateGradient(Tensor(shape: [values.count], values: gradients))
-        return group
-    }
-
     @Test func adamFollowsKerasUpdate() {
-        let g = group([1, -2], gradients: [0.5, -0.1])
+        let g = oneParameterGroup([1, -2], gradients: [0.5, -0.1])
         let adam = Adam(learningRate: 0.01)
         adam.step(g)
         adam.step(g)  // same gradient twice
@@ -79,12 +72,12 @@ import Testing
     }
 
     @Test func sgdWithMomentum() {
-        let g = group([1], gradients: [2])
+        let g = oneParameterGroup([1], gradients: [2])
         let sgd = SGD(learningRate: 0.1, momentum: 0.9)
         sgd.step(g)  // v = -0.2, p = 0.8
         sgd.step(g)  // v = -0.18 - 0.2 = -0.38, p = 0.42
         #expect(abs(g.flatValues[0] - 0.42) < 1e-6)
-        let plain = group([1], gradients: [2])
+        let plain = oneParameterGroup([1], gradients: [2])
         SGD(learningRate: 0.1).step(plain)
         #expect(abs(plain.flatValues[0] - 0.8) < 1e-6)
     }
