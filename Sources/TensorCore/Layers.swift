@@ -161,7 +161,7 @@ public final class BatchNormalization {
     }
 }
 
-/// Keras `GroupNormalization`: `groups` groups over channels, epsilon 1e-3.
+/// Keras `GroupNormalization`: `groups` groups over channels, epsilon 1e-3 (PyTorch's `GroupNorm`: 1e-5).
 public final class GroupNormalization {
     public let gamma: Parameter
     public let beta: Parameter
@@ -175,8 +175,9 @@ public final class GroupNormalization {
         self.epsilon = epsilon
     }
 
-    public func callAsFunction(_ x: Variable) -> Variable {
-        groupNorm(x, gamma: gamma.variable, beta: beta.variable, groups: groups, epsilon: epsilon)
+    /// The normalized `x`, then `activation` in the same pass (`norm(x, then: .silu)` is the U-Net's `silu(GroupNorm(x))`).
+    public func callAsFunction(_ x: Variable, then activation: NormalizedActivation = .identity) -> Variable {
+        groupNorm(x, gamma: gamma.variable, beta: beta.variable, groups: groups, epsilon: epsilon, activation: activation)
     }
 }
 

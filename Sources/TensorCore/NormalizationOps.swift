@@ -1,6 +1,6 @@
-// Batch normalization and group normalization.
+// Batch normalization and group normalization (its kernels: `GroupNormalizationKernels.swift`).
 // Shape legend: x [N, C, H, W] (or [N, C] for batch norm); gamma, beta [C].
-// Statistics in Double; normalized values saved for the pullback.
+// Statistics in Double; batch norm saves its normalized values for the pullback, group norm its statistics.
 
 /// Per-channel batch normalization. In training, uses the batch's mean and (biased) variance and updates
 /// `runningMean`/`runningVariance` in place: `running = momentum * running + (1 - momentum) * batch` (Keras
@@ -89,67 +89,56 @@ public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, runningMea
 }
 
 /// Group normalization: channels split into `groups`; each (image, group) normalized over its channels and
-/// positions, then scaled and shifted per channel (`epsilon` 1e-3 as Keras; PyTorch uses 1e-5).
+/// positions, then scaled and shifted per channel, then `activation` (SiLU for the U-Net's `silu(GroupNorm(x))`, one
+/// pass). `epsilon` 1e-3 as Keras; PyTorch uses 1e-5. Runs in the layout `x` has (row-major or channel-blocked, as a
+/// convolution left it) and leaves its output and its input gradient in that layout (`GroupNormalizationKernels.swift`).
 ///
-/// Pullback per (image, group): `dx = 1/sigma * (d - mean(d) - x_hat * mean(d * x_hat))` with `d = dy * gamma`.
-public func groupNorm(_ x: Variable, gamma: Variable, beta: Variable, groups: Int, epsilon: Float = 1e-3) -> Variable {
-    guard x.shape.count == 4, x.shape[1] % groups == 0 else { fatalError("groupNorm of \(x.shape) into \(groups) groups") }
-    let (batch, channels, plane) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
-    let perGroup = channels / groups
-    let groupSize = perGroup * plane
-    var inverseDeviation = [Float](repeating: 0, count: batch * groups)
-    let normalized = Tensor(uninitialized: x.shape)
-    let output = Tensor(uninitialized: x.shape)
-    let source = x.value.readPointer, scale = gamma.value.readPointer, shift = beta.value.readPointer
-    for group in 0..<(batch * groups) {
-        let values = source + group * groupSize
-        var total = 0.0
-        for index in 0..<groupSize { total += Double(values[index]) }
-        let average = total / Double(groupSize)
-        var squares = 0.0
-        for index in 0..<groupSize { let d = Double(values[index]) - average; squares += d * d }
-        let inverse = Float(1 / (squares / Double(groupSize) + Double(epsilon)).squareRoot())
-        inverseDeviation[group] = inverse
-        let mean = Float(average)
-        for index in 0..<groupSize {
-            let channel = (group % groups) * perGroup + index / plane
-            let xHat = (values[index] - mean) * inverse
-            normalized.sharedWritePointer[group * groupSize + index] = xHat
-            output.sharedWritePointer[group * groupSize + index] = scale[channel] * xHat + shift[channel]
+/// Pullback per (image, group): `dx = 1/sigma * (d - mean(d) - x_hat * mean(d * x_hat))` with `d = dz * gamma`, dz the
+/// gradient before the activation.
+public func groupNorm(_ x: Variable, gamma: Variable, beta: Variable, groups: Int, epsilon: Float = 1e-3,
+                      activation: NormalizedActivation = .identity) -> Variable {
+    guard x.shape.count == 4, x.shape[1] % groups == 0, gamma.shape == [x.shape[1]], beta.shape == [x.shape[1]] else {
+        fatalError("groupNorm of \(x.shape) into \(groups) groups with gamma \(gamma.shape) and beta \(beta.shape)")
+    }
+    let input = x.storedValue
+    let shape = GroupNormShape(batch: x.shape[0], channels: x.shape[1], plane: x.shape[2] * x.shape[3], groups: groups, layout: input.layout)
+    let output = Tensor(uninitialized: x.shape, layout: input.layout)
+    let statistics = Tensor(uninitialized: [2, shape.batch * groups])  // mean, then inverse deviation
+    groupNormForward(output: output.storagePointer, mean: statistics.storagePointer,
+                     inverseDeviation: statistics.storagePointer + shape.batch * groups, input: input.storagePointer,
+                     gamma: gamma.value.readPointer, beta: beta.value.readPointer, shape: shape, epsilon: epsilon, activation: activation)
+    return Variable.recordLayoutAware(output, inputs: [x, gamma, beta]) { outputGradient in
+        let upstream = outputGradient.converted(to: input.layout)
+        let mean = statistics.storagePointer, inverseDeviation = statistics.storagePointer + shape.batch * groups
+        func backward(_ inputGradient: UnsafeMutablePointer<Float>?, fresh: Bool, _ gammaGradient: UnsafeMutablePointer<Float>?,
+                      _ betaGradient: UnsafeMutablePointer<Float>?) {
+            groupNormBackward(inputGradient: inputGradient, gammaGradient: gammaGradient, betaGradient: betaGradient,
+                              outputGradient: upstream.storagePointer, input: input.storagePointer, gamma: gamma.value.readPointer,
+                              beta: beta.value.readPointer, mean: mean, inverseDeviation: inverseDeviation, shape: shape,
+                              activation: activation, inputGradientIsFresh: fresh)
+        }
+        withParameterGradients(gamma, beta) { gammaGradient, betaGradient in
+            guard x.requiresGradient else { return backward(nil, fresh: false, gammaGradient, betaGradient) }
+            var handled = false
+            x.accumulateGradient(preferring: input.layout) { pointer, layout, fresh in
+                guard layout == input.layout else { return }
+                backward(pointer, fresh: fresh, gammaGradient, betaGradient)
+                handled = true
+            }
+            guard !handled else { return }
+            // A gradient arrived earlier in another layout: compute this one in the input's layout and add it converted.
+            let gradient = Tensor(uninitialized: x.shape, layout: input.layout)
+            backward(gradient.storagePointer, fresh: true, gammaGradient, betaGradient)
+            x.accumulateGradient(gradient)
         }
     }
-    return Variable.record(output, inputs: [x, gamma, beta]) { gradient in
-        let dy = gradient.readPointer, xHat = normalized.readPointer
-        if gamma.requiresGradient || beta.requiresGradient {
-            var dGamma = [Float](repeating: 0, count: channels), dBeta = [Float](repeating: 0, count: channels)
-            for image in 0..<batch {
-                for channel in 0..<channels {
-                    let base = (image * channels + channel) * plane
-                    for index in 0..<plane {
-                        dGamma[channel] += dy[base + index] * xHat[base + index]
-                        dBeta[channel] += dy[base + index]
-                    }
-                }
-            }
-            if gamma.requiresGradient { gamma.accumulateGradient { for c in 0..<channels { $0[c] += dGamma[c] } } }
-            if beta.requiresGradient { beta.accumulateGradient { for c in 0..<channels { $0[c] += dBeta[c] } } }
-        }
-        guard x.requiresGradient else { return }
-        x.accumulateGradient { dx in
-            for group in 0..<(batch * groups) {
-                let base = group * groupSize
-                var meanD = 0.0, meanDXHat = 0.0
-                for index in 0..<groupSize {
-                    let d = Double(dy[base + index] * scale[(group % groups) * perGroup + index / plane])
-                    meanD += d
-                    meanDXHat += d * Double(xHat[base + index])
-                }
-                let a = Float(meanD / Double(groupSize)), b = Float(meanDXHat / Double(groupSize))
-                for index in 0..<groupSize {
-                    let d = dy[base + index] * scale[(group % groups) * perGroup + index / plane]
-                    dx[base + index] += inverseDeviation[group] * (d - a - xHat[base + index] * b)
-                }
-            }
-        }
+}
+
+/// Calls `body` with the row-major gradient buffers of the parameters that need one (nil for the others).
+func withParameterGradients(_ first: Variable, _ second: Variable,
+                            _ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void) {
+    func with(_ variable: Variable, _ next: (UnsafeMutablePointer<Float>?) -> Void) {
+        if variable.requiresGradient { variable.accumulateGradient { next($0) } } else { next(nil) }
     }
+    with(first) { a in with(second) { b in body(a, b) } }
 }

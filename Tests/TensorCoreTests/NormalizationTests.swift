@@ -101,3 +101,71 @@ import Testing
         checkGradients([table]) { embedding($0[0], indices: [4, 0, 4, 2]) }
     }
 }
+
+/// The layout-aware group normalization (with SiLU) against its naive twin, across layouts and thread counts.
+@Suite struct GroupNormLayoutTests {
+    /// `x` converted to `layout` as a graph op (its gradient converted back), so checks can feed a blocked tensor.
+    func converted(_ x: Variable, to layout: TensorLayout) -> Variable {
+        Variable.recordLayoutAware(x.value.converted(to: layout), inputs: [x]) { x.accumulateGradient($0) }
+    }
+
+    static let layouts: [TensorLayout] = [.standard, .channelBlocked(8), .channelBlocked(16)]
+
+    @Test(arguments: layouts, [NormalizedActivation.identity, .silu])
+    func forwardMatchesNaiveTwin(layout: TensorLayout, activation: NormalizedActivation) {
+        let x = randomTensor([3, 32, 5, 4], seed: 20, low: -2, high: 3), gamma = randomTensor([32], seed: 21, low: 0.5, high: 1.5)
+        let beta = randomTensor([32], seed: 22)
+        let shape = GroupNormShape(batch: 3, channels: 32, plane: 20, groups: 8, layout: layout)
+        let input = x.converted(to: layout)
+        let naive = Tensor(uninitialized: x.shape, layout: layout)
+        groupNormForwardNaive(output: naive.storagePointer, input: input.storagePointer, gamma: gamma.readPointer, beta: beta.readPointer,
+                              shape: shape, epsilon: 1e-5, activation: activation)
+        let y = groupNorm(Variable(input), gamma: Variable(gamma), beta: Variable(beta), groups: 8, epsilon: 1e-5, activation: activation)
+        #expect(y.storedValue.layout == layout)
+        #expect(maxDifference(y.value, naive.standardized()) < 1e-5)
+    }
+
+    /// Every layout and thread count gives the same bits, forward and backward (each channel summed in one order).
+    @Test func layoutsAndThreadsGiveTheSameBits() {
+        // 8 images of 32 x 16 x 16: large enough that 2 threads split the images.
+        let x = randomTensor([8, 32, 16, 16], seed: 23, low: -1, high: 2), gamma = randomTensor([32], seed: 24), beta = randomTensor([32], seed: 25)
+        let upstream = randomTensor([8, 32, 16, 16], seed: 26)
+        func run(_ layout: TensorLayout, threads: Int) -> [[Float]] {
+            Parallelism.$threads.withValue(threads) {
+                let input = Variable(x, requiresGradient: true), g = Variable(gamma, requiresGradient: true), b = Variable(beta, requiresGradient: true)
+                let y = groupNorm(converted(input, to: layout), gamma: g, beta: b, groups: 4, activation: .silu)
+                y.backward(seed: upstream)
+                return [y.value.scalars, input.gradient!.scalars, g.gradient!.scalars, b.gradient!.scalars]
+            }
+        }
+        let reference = run(.standard, threads: 1)
+        for layout in Self.layouts { for threads in [1, 2] { #expect(run(layout, threads: threads) == reference, "\(layout), \(threads) threads") } }
+    }
+
+    @Test(arguments: layouts)
+    func gradientsMatchFiniteDifferences(layout: TensorLayout) {
+        let inputs = [randomTensor([2, 16, 2, 3], seed: 27), randomTensor([16], seed: 28, low: 0.5, high: 1.5), randomTensor([16], seed: 29)]
+        for activation in [NormalizedActivation.identity, .silu] {
+            checkGradients(inputs) { groupNorm(converted($0[0], to: layout), gamma: $0[1], beta: $0[2], groups: 4, activation: activation) }
+        }
+    }
+
+    /// A gradient that reached the input earlier in another layout is added to, not overwritten.
+    @Test func addsToAGradientInAnotherLayout() {
+        let x = randomTensor([2, 16, 2, 2], seed: 30), gamma = Tensor(repeating: 1, shape: [16]), beta = Tensor(zeros: [16])
+        let upstream = randomTensor([2, 16, 2, 2], seed: 31), earlier = randomTensor([2, 16, 2, 2], seed: 32)
+        func gradient(_ blocked: Bool) -> Tensor {
+            let input = Variable(blocked ? x.converted(to: .channelBlocked(16)) : x, requiresGradient: true)
+            let y = groupNorm(input, gamma: Variable(gamma), beta: Variable(beta), groups: 2)
+            y.backward(seed: upstream)
+            return input.gradient!
+        }
+        let alone = gradient(true)
+        let input = Variable(x.converted(to: .channelBlocked(16)), requiresGradient: true)
+        input.accumulateGradient(earlier)  // row-major
+        groupNorm(input, gamma: Variable(gamma), beta: Variable(beta), groups: 2).backward(seed: upstream)
+        let expected = Tensor(shape: x.shape, values: zip(alone.scalars, earlier.scalars).map { $0 + $1 })
+        #expect(maxDifference(input.gradient!, expected) < 1e-6)
+        #expect(maxDifference(gradient(false), alone) < 1e-6)
+    }
+}
