@@ -4,12 +4,12 @@ import PackageDescription
 /// gentrain: data-parallel training of generative image models over MPI.
 ///
 /// Module map (one concern per module):
-/// - `CMPI`, `CBLAS`, `CZlib`: system-library shims over Open MPI, OpenBLAS (+LAPACK) and zlib.
+/// - `CMPI`, `CBLAS`, `CZlib`, `CCairo`: system-library shims over Open MPI, OpenBLAS (+LAPACK), zlib and Cairo.
 /// - `COneDNN`: convolution kernels over oneDNN (`libdnnl-dev`) for row-major or channel-blocked buffers, primitives cached per shape.
 /// - `CConvolution`: direct convolution kernels for one channel on a side, compiled per vector width (AVX-512, AVX2).
 /// - `CPlatform`: OpenMP's thread team for gentrain's parallel loops, the CPU's vector extensions, OpenBLAS's kernels.
 /// - `TensorCore`: tensors, kernels, reverse-mode autodiff, layers, losses, optimizers.
-/// - `DataIO`: IDX datasets, PNG pictures, safetensors / npy / npz array files.
+/// - `DataIO`: IDX datasets, PNG pictures (curves and image grids drawn by Cairo), safetensors / npy / npz array files.
 /// - `Communication`: the typed MPI communicator (collectives, non-blocking all-reduce).
 /// - `Evaluation`: FID, KID and IS (Float64, sharded across ranks), feature files, the feature extractor.
 /// - `DistributedTraining` (at `Sources/Distributed`): the data-parallel trainer, checkpoints, watchdog.
@@ -35,13 +35,15 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCairo", path: "Sources/CCairo", pkgConfig: "cairo",
+                       providers: [.apt(["libcairo2-dev"])]),
         .target(name: "COneDNN", path: "Sources/COneDNN",
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         .target(name: "CPlatform", path: "Sources/CPlatform",
                 linkerSettings: [.linkedLibrary("gomp"), .linkedLibrary("dl")]),
         .target(name: "CConvolution", path: "Sources/CConvolution", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "COneDNN", "CPlatform", "CConvolution"]),
-        .target(name: "DataIO", dependencies: ["CZlib", "TensorCore"]),
+        .target(name: "DataIO", dependencies: ["CZlib", "CCairo", "TensorCore"]),
         .target(name: "Communication", dependencies: ["CMPI"]),
         .target(name: "Evaluation", dependencies: ["CBLAS", "Communication", "TensorCore", "DataIO"]),
         .target(name: "DistributedTraining",

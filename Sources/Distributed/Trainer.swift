@@ -210,7 +210,7 @@ public final class Trainer {
                 recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
             }
             recordingWriteFailure(job.output) { try writePictures(pictures, suffix: "") }
-            recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output) }
+            recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output, sharedPanels: model.curvePanels) }
         }
         if pendingWriteFailure != nil { throw writeFailure(outcome: "the checkpoint of the last step is written") }
         return .finished
@@ -293,7 +293,8 @@ public final class Trainer {
             let shape = picture.images.shape
             let bytes = picture.images.scalars.map(model.scaling.byte)
             try captionedGrid(bytes, imageHeight: shape[2], imageWidth: shape[3], columns: picture.columns, scale: 3,
-                              title: picture.title + titleSuffix, captions: picture.captions)
+                              title: picture.title + titleSuffix, captions: picture.captions, columnCaptions: picture.columnCaptions,
+                              rowCaptions: picture.rowCaptions)
                 .writePNG(to: job.output + "/" + picture.name + suffix + ".png")
         }
     }

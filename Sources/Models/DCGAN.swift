@@ -129,6 +129,10 @@ public final class DCGAN: TrainableModel {
 
     // MARK: - Pictures and samples
 
+    public var curvePanels: [CurvePanel] {
+        [CurvePanel(title: "binary cross-entropy per image", series: [("d_loss_real", "D real"), ("d_loss_fake", "D fake"), ("g_loss", "G")])]
+    }
+
     public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {
         [Picture(name: "samples", title: "40 samples of the generator", images: sample(count: 40, random: random), columns: 10)]
     }

@@ -121,8 +121,8 @@ public struct TrainingBatch {
     }
 }
 
-/// A picture a model asks for: a grid of images under a title, each image optionally captioned, written as
-/// `<name>.png` (at an evaluation, `<name>-step-N.png`, its title followed by the step).
+/// A picture a model asks for: a grid of images (scaled 3x) under a title, each image, column or row optionally
+/// captioned, written as `<name>.png` (at an evaluation, `<name>-step-N.png`, its title followed by the step).
 public struct Picture {
     public let name: String
     /// What the picture shows, e.g. "40 samples decoded from z ~ N(0, I)".
@@ -132,13 +132,32 @@ public struct Picture {
     public let columns: Int
     /// One caption above each image, or none.
     public let captions: [String]
+    /// One caption above each column (a mixing weight), or none.
+    public let columnCaptions: [String]
+    /// One caption left of each row (a class name), or none.
+    public let rowCaptions: [String]
 
-    public init(name: String, title: String, images: Tensor, columns: Int, captions: [String] = []) {
+    public init(name: String, title: String, images: Tensor, columns: Int, captions: [String] = [], columnCaptions: [String] = [],
+                rowCaptions: [String] = []) {
         self.name = name
         self.title = title
         self.images = images
         self.columns = columns
         self.captions = captions
+        self.columnCaptions = columnCaptions
+        self.rowCaptions = rowCaptions
+    }
+}
+
+/// Losses of a step that share one panel of the run's curves, with a legend (a GAN's D real, D fake and G).
+public struct CurvePanel: Sendable {
+    public let title: String
+    /// The keys `trainStep` returns, each with its name in the legend, in drawing order.
+    public let series: [(key: String, name: String)]
+
+    public init(title: String, series: [(key: String, name: String)]) {
+        self.title = title
+        self.series = series
     }
 }
 
@@ -163,11 +182,14 @@ public protocol TrainableModel: AnyObject {
     /// step as after its last. It must follow from values every rank shares (statistics summed across ranks) and from
     /// the model's checkpointed state, so that every rank stops at the same step and a resumed run knows. False by default.
     var hasConverged: Bool { get }
+    /// Losses drawn together in curves.png; a loss in none of them gets a panel of its own. None by default.
+    var curvePanels: [CurvePanel] { get }
 }
 
 extension TrainableModel {
     public func finalReport(random: CounterRandom) throws -> (lines: [String], record: [String: Any]) { ([], [:]) }
     public var hasConverged: Bool { false }
+    public var curvePanels: [CurvePanel] { [] }
 }
 
 /// A fitted model that cannot do what was asked (a covariance that is not positive definite, say), with what to do.

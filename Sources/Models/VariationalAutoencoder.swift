@@ -84,6 +84,10 @@ public final class VariationalAutoencoder: TrainableModel {
 
     // MARK: - Pictures
 
+    public var curvePanels: [CurvePanel] {
+        [CurvePanel(title: "negative ELBO per image", series: [("loss", "reconstruction + KL"), ("reconstruction", "reconstruction")])]
+    }
+
     /// Samples decoded from z ~ N(0, I), and the 11-step strip between the first two examples' means.
     public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {
         [Picture(name: "samples", title: "40 samples decoded from standard normal latents z", images: sample(count: 40, random: random), columns: 10)]
