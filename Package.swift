@@ -59,7 +59,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Launcher"),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CPlatform"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CPlatform"], exclude: ["Fixtures"]),
         .testTarget(name: "DataIOTests", dependencies: ["DataIO", "TensorCore", "CZlib"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TensorCore", "JobFiles", "DataIO"], exclude: ["Fixtures"]),
         .testTarget(name: "LauncherTests", dependencies: ["gentrain", "DistributedTraining", "Evaluation", "Models", "JobFiles", "DataIO"]),
