@@ -124,7 +124,17 @@ public struct Job: Codable, Equatable, Sendable {
             if key == "train.epochs" { tree = tree.removing(["train", "steps"]) }
             tree = try tree.setting(key.split(separator: ".").map(String.init), to: parsed)
         }
-        return try Job(tree, models: models)
+        var job = try Job(tree, models: models)
+        job.locateFiles(in: .current)
+        return job
+    }
+
+    /// Resolves the data and evaluator paths written relative to the working folder that are not there to gentrain's
+    /// shipped copies (`InstalledFiles.resolve(jobPath:)`), so an example job runs from any folder.
+    public mutating func locateFiles(in files: InstalledFiles) {
+        dataPath = files.resolve(jobPath: dataPath)
+        domains = domains?.map { DomainSpec(path: files.resolve(jobPath: $0.path), classes: $0.classes) }
+        evaluatorPath = evaluatorPath.map(files.resolve(jobPath:))
     }
 
     /// Validates a parsed job tree; `model.kind` must name one of `models`.
