@@ -5,7 +5,8 @@ import Foundation
 import Models
 
 /// Keys of a training record that are not curves.
-let bookkeepingKeys: Set<String> = ["step", "epoch", "iteration", "images_per_second", "step_seconds_slowest", "step_seconds_fastest"]
+let bookkeepingKeys: Set<String> = ["step", "epoch", "iteration", "images_per_second", "step_seconds_slowest", "step_seconds_fastest",
+                                     "compute_seconds_slowest", "wait_seconds_longest", "straggler_rank"]
 /// Evaluation metrics drawn as curves, in this order, with their panel titles.
 let evaluationCurves: [(key: String, title: String)] = [
     ("validation_loss", "validation loss"), ("fid", "FID (lower is better)"), ("kid_mean", "KID (lower is better)"),

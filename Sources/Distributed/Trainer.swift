@@ -56,6 +56,12 @@ public final class Trainer {
     var runIdentity = RunIdentity(name: "", continuesEarlierRun: false)
     /// A file this rank could not write: the next step's summary stops every rank after a checkpoint (exit code 74).
     var pendingWriteFailure: WriteError?
+    /// Tests: seconds this rank sleeps in each step's compute (`GENTRAIN_TEST_SLOW_RANK=rank:seconds`), making it the straggler.
+    lazy var slowRankDelay: Double? = {
+        let parts = (ProcessInfo.processInfo.environment["GENTRAIN_TEST_SLOW_RANK"] ?? "").split(separator: ":")
+        guard parts.count == 2, Int(parts[0]) == communicator.rank else { return nil }
+        return Double(parts[1])
+    }()
     /// A collective that failed inside a forward or backward pass (synchronised batch normalisation's).
     let failedCollective = FailedCollective()
 
@@ -121,6 +127,7 @@ public final class Trainer {
         var progress = ProgressReporter(total: totalSteps, unit: "steps", interval: job.logEverySeconds, done: step)
         var permutation: (epoch: Int, order: [Int])?
         var lastCheckpoint = Date()
+        var rankTimes = RankTimes(worldSize: communicator.size)
         let random = CounterRandom(seed: job.seed)
         while step < totalSteps {
             try growIfDue(step: step)
@@ -130,28 +137,27 @@ public final class Trainer {
             let indices = schedule.indices(step: step, positions: positions, permutation: permutation?.order)
             let images = dataset.batch(indices, scaling: model.scaling)
             applyLearningRateSchedule(epoch: epoch)
-            let started = Date()
+            let started = Date(), collectivesBefore = watchdog.collectiveSeconds
+            if let delay = slowRankDelay { Thread.sleep(forTimeInterval: delay) }  // fault injection for the straggler tests
             let losses = try model.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)),
                                              context: stepContext(step: step, random: random))
             // A collective inside a pass (synchronised batch statistics) cannot throw through the engine: it is recorded.
             try failedCollective.rethrow()
             let nonFiniteGradient = firstNonFiniteGradient(model.groups)
-            let seconds = Date().timeIntervalSince(started)
+            let seconds = Date().timeIntervalSince(started), waited = watchdog.collectiveSeconds - collectivesBefore
             step += 1
             // One small collective per step: losses (shares sum to the global mean), stop and checkpoint requests, a file a
-            // rank could not write, timings.
+            // rank could not write, and each rank's compute and collective seconds in slots of its own.
             let names = losses.keys.sorted()
             let wantsCheckpoint = isReporter && job.checkpointEveryMinutes > 0 && Date().timeIntervalSince(lastCheckpoint) > job.checkpointEveryMinutes * 60
             let stopRequested = stopRequest.isRequested || step == stopAtStep
             var summary = names.map { Double(losses[$0]!) } + [stopRequested ? 1 : 0, wantsCheckpoint ? 1 : 0,
                                                                nonFiniteGradient == nil ? 0 : 1, pendingWriteFailure == nil ? 0 : 1]
+            summary += rankTimes.slots(rank: communicator.rank, computeSeconds: seconds - waited, waitSeconds: waited)
             try watchdog.guarded("all-reduce of the step summary", step: step) { () throws(MPIError) in
                 try communicator.allReduceSum(&summary, count: summary.count)
             }
-            var timings = [seconds, -seconds]
-            try watchdog.guarded("all-reduce of step times", step: step) { () throws(MPIError) in
-                try communicator.allReduceMaximum(&timings, count: 2)
-            }
+            let times = rankTimes.record(summary[(names.count + 4)...])
             let globalLosses = Dictionary(uniqueKeysWithValues: zip(names, summary.prefix(names.count)))
             if globalLosses.values.contains(where: { !$0.isFinite }) {
                 throw TrainingError(message: "step \(step): the loss is not finite (\(globalLosses.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", "))); "
@@ -169,9 +175,8 @@ public final class Trainer {
                 || (job.checkpointEverySteps > 0 && step % job.checkpointEverySteps == 0)
             if job.replicaCheckEvery > 0 && step % job.replicaCheckEvery == 0 { try checkReplicas(step: step) }
             if isReporter {
-                var record: [String: Any] = ["step": step, "epoch": Double(step) / Double(schedule.stepsPerEpoch),
-                                             "images_per_second": Double(stepBatch) / timings[0],
-                                             "step_seconds_slowest": timings[0], "step_seconds_fastest": -timings[1]]
+                var record = times.merging(["step": step, "epoch": Double(step) / Double(schedule.stepsPerEpoch),
+                                            "images_per_second": Double(stepBatch) / (times["step_seconds_slowest"] as! Double)]) { $1 }
                 for (name, value) in globalLosses { record[name] = value }
                 recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
                 let detail = "epoch \(epoch + 1) " + names.map { name in
@@ -189,6 +194,7 @@ public final class Trainer {
                 try evaluate(step: step, resources: evaluationResources, metrics: metrics)
             }
             if stopNow && step < totalSteps {
+                try reportRankTimes(rankTimes, step: step, metrics: metrics)
                 if isReporter { log("stop requested: checkpoint at step \(step) written; run again to continue (exit 75)") }
                 return .checkpointedForRestart
             }
@@ -197,6 +203,7 @@ public final class Trainer {
                 break
             }
         }
+        try reportRankTimes(rankTimes, step: step, metrics: metrics)
         if let finishing = model as? any FinalPass {
             let positions = BatchShare(of: schedule.perStep, rank: communicator.rank, worldSize: communicator.size).samples
             let indices = schedule.indices(step: step - 1, positions: positions, permutation: permutation?.order)
@@ -218,6 +225,13 @@ public final class Trainer {
         }
         if pendingWriteFailure != nil { throw writeFailure(outcome: "the checkpoint of the last step is written") }
         return .finished
+    }
+
+    /// The straggler report (every rank calls it): rank 0 logs it and records it in metrics.jsonl.
+    func reportRankTimes(_ times: RankTimes, step: Int, metrics: JSONLinesWriter?) throws {
+        guard let (lines, record) = try times.report(watchdog: watchdog, communicator: communicator, step: step) else { return }
+        for line in lines { log(line) }
+        recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
     }
 
     /// The collectives and randomness of step `step` (0 for the first).
