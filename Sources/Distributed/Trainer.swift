@@ -56,6 +56,8 @@ public final class Trainer {
     var runIdentity = RunIdentity(name: "", continuesEarlierRun: false)
     /// A file this rank could not write: the next step's summary stops every rank after a checkpoint (exit code 74).
     var pendingWriteFailure: WriteError?
+    /// Rank 0: this start's TensorBoard event file.
+    var events: TensorBoardLog?
 
     /// Loads the data and builds the replica (nothing is exchanged yet).
     public init(job: Job, communicator: Communicator, gentrainVersion: String) throws {
@@ -108,6 +110,7 @@ public final class Trainer {
                 try job.canonicalJSON.write(toFile: job.output + "/job.resolved.json", atomically: true, encoding: .utf8)
                 metrics = try JSONLinesWriter(path: job.output + "/metrics.jsonl", keepingStepsThrough: step)
             }
+            startEvents(resumedStep: step)
             log("\(job.name): \(job.modelKind) on \(dataset.count) samples from \(job.dataPath), \(communicator.size) rank(s), "
                 + "global batch \(stepBatch), \(totalSteps) steps (\(schedule.stepsPerEpoch) per epoch, \(job.sampling) sampling"
                 + (schedule.droppedPerEpoch > 0 ? ", the last \(schedule.droppedPerEpoch) samples of each epoch's permutation unused" : "") + ")"
@@ -169,7 +172,8 @@ public final class Trainer {
                                              "images_per_second": Double(stepBatch) / timings[0],
                                              "step_seconds_slowest": timings[0], "step_seconds_fastest": -timings[1]]
                 for (name, value) in globalLosses { record[name] = value }
-                recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
+                for (name, value) in learningRates() { record[name] = value }
+                self.record(record, in: metrics)
                 let detail = "epoch \(epoch + 1) " + names.map { name in
                     let value = globalLosses[name]!
                     return String(format: value == value.rounded() && abs(value) < 1e9 ? "%@ %.0f" : "%@ %.5f", name, value)  // counts as counts
@@ -206,10 +210,9 @@ public final class Trainer {
             let report = try model.finalReport(random: random)
             for line in report.lines { log(line) }
             if !report.record.isEmpty {
-                let record = report.record.merging(["event": "final", "step": step]) { $1 }
-                recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
+                self.record(report.record.merging(["event": "final", "step": step]) { $1 }, in: metrics)
             }
-            recordingWriteFailure(job.output) { try writePictures(pictures, suffix: "") }
+            recordingWriteFailure(job.output) { try writePictures(pictures, suffix: "", section: "final", step: step) }
             recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output, sharedPanels: model.curvePanels) }
         }
         if pendingWriteFailure != nil { throw writeFailure(outcome: "the checkpoint of the last step is written") }
@@ -287,15 +290,16 @@ public final class Trainer {
     // MARK: - Pictures
 
     /// Writes each picture as `<output>/<name><suffix>.png`: its images three times their size, under its title
-    /// (followed by `titleSuffix`), each under its caption.
-    func writePictures(_ pictures: [Picture], suffix: String, titleSuffix: String = "") throws {
+    /// (followed by `titleSuffix`), each under its caption; and into the event file as the image `<section>/<name>` at `step`.
+    func writePictures(_ pictures: [Picture], suffix: String, titleSuffix: String = "", section: String, step: Int) throws {
         for picture in pictures {
             let shape = picture.images.shape
             let bytes = picture.images.scalars.map(model.scaling.byte)
-            try captionedGrid(bytes, imageHeight: shape[2], imageWidth: shape[3], columns: picture.columns, scale: 3,
-                              title: picture.title + titleSuffix, captions: picture.captions, columnCaptions: picture.columnCaptions,
-                              rowCaptions: picture.rowCaptions)
-                .writePNG(to: job.output + "/" + picture.name + suffix + ".png")
+            let image = captionedGrid(bytes, imageHeight: shape[2], imageWidth: shape[3], columns: picture.columns, scale: 3,
+                                          title: picture.title + titleSuffix, captions: picture.captions,
+                                          columnCaptions: picture.columnCaptions, rowCaptions: picture.rowCaptions)
+            let png = try image.writePNG(to: job.output + "/" + picture.name + suffix + ".png")
+            try events?.writeImage(image, png: png, tag: section + "/" + picture.name, step: step)
         }
     }
 
