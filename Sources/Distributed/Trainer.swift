@@ -58,6 +58,8 @@ public final class Trainer {
     var pendingWriteFailure: WriteError?
     /// Rank 0: this start's TensorBoard event file.
     var events: TensorBoardLog?
+    /// A collective that failed inside a forward or backward pass (synchronised batch normalisation's).
+    let failedCollective = FailedCollective()
 
     /// Loads the data and builds the replica (nothing is exchanged yet).
     public init(job: Job, communicator: Communicator, gentrainVersion: String) throws {
@@ -134,6 +136,8 @@ public final class Trainer {
             let started = Date()
             let losses = try model.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)),
                                              context: stepContext(step: step, random: random))
+            // A collective inside a pass (synchronised batch statistics) cannot throw through the engine: it is recorded.
+            try failedCollective.rethrow()
             let nonFiniteGradient = firstNonFiniteGradient(model.groups)
             let seconds = Date().timeIntervalSince(started)
             step += 1
@@ -221,10 +225,23 @@ public final class Trainer {
 
     /// The collectives and randomness of step `step` (0 for the first).
     func stepContext(step: Int, random: CounterRandom) -> StepContext {
-        StepContext(forward: ForwardContext(training: true, random: random, step: UInt64(step)),
-                    globalBatch: stepBatch, rank: communicator.rank, worldSize: communicator.size,
-                    reduceGradients: { [reducer] group in try reducer.reduce(group, step: step) },
-                    reduceSum: { [reducer] values in try reducer.sum(&values, step: step) })
+        var forward = ForwardContext(training: true, random: random, step: UInt64(step))
+        if job.batchNorm == "synchronized" && communicator.size > 1 {
+            forward.batchStatistics = ReplicaSum { [communicator, watchdog, failedCollective] values in
+                do {
+                    try watchdog.guarded("all-reduce of batch statistics", step: step + 1) { () throws(MPIError) in
+                        try communicator.allReduceSum(values.baseAddress!, count: values.count)
+                    }
+                } catch {
+                    failedCollective.record(error)
+                }
+            }
+        }
+        var context = StepContext(forward: forward, globalBatch: stepBatch, rank: communicator.rank, worldSize: communicator.size,
+                                  reduceGradients: { [reducer] group in try reducer.reduce(group, step: step) },
+                                  reduceSum: { [reducer] values in try reducer.sum(&values, step: step) })
+        context.microBatches = job.accumulate
+        return context
     }
 
     /// Sets each optimizer's learning rate for `epoch` from its job schedule.
@@ -350,4 +367,21 @@ func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     var hash: UInt64 = 0xCBF2_9CE4_8422_2325
     for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
     return hash
+}
+
+/// The first error of a collective run inside the engine's passes, where nothing can throw: the trainer rethrows it
+/// after the step.
+final class FailedCollective {
+    private var error: (any Error)?
+
+    func record(_ error: any Error) {
+        if self.error == nil { self.error = error }
+    }
+
+    func rethrow() throws {
+        if let error {
+            self.error = nil
+            throw error
+        }
+    }
 }

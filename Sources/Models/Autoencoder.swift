@@ -61,7 +61,7 @@ public final class Autoencoder: TrainableModel {
             options: [.integer("latent", default: 32, in: 1...4096, help: "size of the latent code z")],
             groups: [GroupSchema("model", optimizer: .adam())],
             data: .images(scale: "unit", sampling: "epoch"),
-            metrics: ["loss"]),
+            metrics: ["loss"], accumulates: true),
         make: { Autoencoder(seed: $0.seed, latentSize: $0.integer("latent"), optimizer: $0.optimizer("model")) })
 
     public let latentSize: Int
@@ -95,7 +95,7 @@ public final class Autoencoder: TrainableModel {
 
     public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
         let share = context.share(of: context.globalBatch)
-        let meanLoss = try context.descend(group) { loss(batch.images, weight: share.meanWeight) }
+        let meanLoss = try context.descend(group, over: share) { piece in loss(batch.images.rows(piece.rows), weight: piece.meanWeight) }
         return ["loss": meanLoss]
     }
 

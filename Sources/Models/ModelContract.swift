@@ -271,6 +271,9 @@ public struct StepContext {
     public var globalBatch: Int
     public var rank: Int
     public var worldSize: Int
+    /// Forward and backward passes a gradient step takes over this rank's share (`train.accumulate`), one micro-batch each,
+    /// before its gradients are summed across ranks once.
+    public var microBatches: Int = 1
     /// Sums a group's gradients across ranks in place.
     let reduceGradients: (ParameterGroup) throws -> Void
     /// Sums values across ranks in place.
@@ -305,15 +308,32 @@ public struct StepContext {
 
     /// One gradient step of `group`: its gradients zeroed, `loss` (this rank's part of the global loss, weighted
     /// by a `BatchShare`) built with `frozen` groups as constants and back-propagated, the gradients summed
-    /// across ranks, then its optimizer's update. Returns this rank's part of the loss.
+    /// across ranks, then its optimizer's update. Returns this rank's part of the loss. A step that cannot be split
+    /// into micro-batches (its loss couples the whole batch) takes this form; the job reader refuses `train.accumulate`
+    /// for models that do not declare `ModelSchema.accumulates`.
     @discardableResult
     public func descend(_ group: ParameterGroup, freezing frozen: [ParameterGroup] = [], loss: () throws -> Variable) throws -> Float {
+        precondition(microBatches == 1, "descend(_:loss:) of a step run in \(microBatches) micro-batches")
+        return try descend(group, freezing: frozen, over: BatchShare(of: 1, rank: 0, worldSize: 1)) { _ in try loss() }
+    }
+
+    /// One gradient step of `group` over `share` in `microBatches` pieces: its gradients zeroed, then for each piece
+    /// `loss(piece)` (that piece's part of the global loss, weighted by the piece's `meanWeight` or `sumWeight`) built
+    /// with `frozen` groups as constants and back-propagated, adding into the gradients; then the gradients summed
+    /// across ranks once and its optimizer's update. Only one piece's graph is alive at a time. Returns this rank's
+    /// part of the loss (the pieces' sum).
+    @discardableResult
+    public func descend(_ group: ParameterGroup, freezing frozen: [ParameterGroup] = [], over share: BatchShare,
+                        loss: (MicroBatch) throws -> Variable) throws -> Float {
         guard let optimizer = group.optimizer else { fatalError("group \(group.name) has no optimizer to descend with") }
         group.zeroGradients()
-        let value = try freezingAll(frozen[...]) {
-            let loss = try loss()
-            loss.backward()
-            return loss.value.scalar
+        var value: Float = 0
+        for piece in share.microBatches(microBatches) {
+            value += try freezingAll(frozen[...]) {
+                let loss = try loss(piece)
+                loss.backward()
+                return loss.value.scalar
+            }
         }
         try reduceGradients(group)
         optimizer.step(group)
