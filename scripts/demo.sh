@@ -11,4 +11,4 @@ swift build -c release --product gentrain
 # on a machine with fewer cores than ranks) and keeps a log per rank in runs/demo/logs.
 "$PWD/.build/release/gentrain" run jobs/vae-fashion.yaml --ranks 2 \
     --set train.epochs=1 --set output=runs/demo --resume never "$@" -- --bind-to none
-echo "pictures: runs/demo/samples.png, runs/demo/samples-step-*.png, runs/demo/curves.png; metrics: runs/demo/metrics.jsonl"
+echo "pictures: runs/demo/samples.png, runs/demo/samples-step-*.png, runs/demo/curves.png; metrics: runs/demo/metrics.jsonl; TensorBoard: tensorboard --logdir runs"

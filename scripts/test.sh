@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite: the unit and multi-rank tests, the export check
-# against PyTorch (scripts/check-export.sh), the install under Lmod (scripts/install-test.sh), then (as root) the
-# two-node test over network namespaces and the Slurm requeue test on a private cluster.
+# against PyTorch (scripts/check-export.sh), a run read by TensorBoard's own reader (scripts/check-tensorboard.sh), the
+# install under Lmod (scripts/install-test.sh), then (as root) the two-node test over network namespaces and the Slurm
+# requeue test on a private cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh
@@ -21,7 +22,9 @@ export_check="skipped (a filtered run)"
 if [ $# -eq 0 ]; then
   echo "== gentrain export and forward against the PyTorch twins"
   GENTRAIN="$PWD/.build/debug/gentrain" scripts/check-export.sh
-  export_check="export check passed"
+  echo "== the event files through TensorBoard's own reader"
+  GENTRAIN="$PWD/.build/debug/gentrain" scripts/check-tensorboard.sh
+  export_check="export and TensorBoard checks passed"
 fi
 
 # The install: scripts/install.sh into a temporary prefix (the one release build of the suite), the Lmod module, and

@@ -45,8 +45,9 @@ public struct Image8: Equatable, Sendable {
         return file
     }
 
-    /// Writes a PNG file atomically (temporary file, then rename).
-    public func writePNG(to path: String) throws(PNGError) {
+    /// Writes a PNG file atomically (temporary file, then rename); returns its bytes.
+    @discardableResult
+    public func writePNG(to path: String) throws(PNGError) -> [UInt8] {
         let data = try pngData()
         do {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent.isEmpty
@@ -56,6 +57,7 @@ public struct Image8: Equatable, Sendable {
         } catch {
             throw PNGError(message: "cannot write \(path): \(error.localizedDescription)")
         }
+        return data
     }
 
     /// Decodes a PNG of 8-bit gray or RGB, non-interlaced (checks signature and every CRC; all filter types).

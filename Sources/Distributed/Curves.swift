@@ -25,7 +25,8 @@ public func curveSeries(metricsPath: String, maximumPoints: Int = 600) -> [Chart
             for (key, _) in evaluationCurves { if let value = (record[key] as? NSNumber)?.doubleValue { evaluation[key, default: []].append((step, value)) } }
         } else if record["event"] == nil {
             // (The final report, `"event": "final"`, is one record of results, not a curve.)
-            for (key, value) in record where !bookkeepingKeys.contains(key) {
+            // (The learning rates are TensorBoard's scalars, not panels.)
+            for (key, value) in record where !bookkeepingKeys.contains(key) && !key.hasPrefix("learning_rate") {
                 if let number = (value as? NSNumber)?.doubleValue { training[key, default: []].append((step, number)) }
             }
         }

@@ -123,16 +123,21 @@ public final class JSONLinesWriter {
     /// Appends `object` as one line (keys sorted).
     public func write(_ object: [String: Any]) throws(WriteError) {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        let line = [UInt8](data) + [UInt8(ascii: "\n")]
-        do {
-            try writeAll(line, to: descriptor, path: path)
-        } catch {
-            // Part of the line may be in the file (a short write before the disk filled): cut it off.
-            _ = ftruncate(descriptor, off_t(length))
-            throw error
-        }
-        length += line.count
+        try appendWhole([UInt8](data) + [UInt8(ascii: "\n")], to: descriptor, path: path, length: &length)
     }
+}
+
+/// Appends `bytes` to a file opened for appending whose first `length` bytes are whole entries (lines, records) and
+/// adds their count to `length`; on a failure, part of them may be in the file (a short write before the disk filled):
+/// the file is cut back to `length` before the error is thrown.
+func appendWhole(_ bytes: [UInt8], to descriptor: Int32, path: String, length: inout Int) throws(WriteError) {
+    do {
+        try writeAll(bytes, to: descriptor, path: path)
+    } catch {
+        _ = ftruncate(descriptor, off_t(length))
+        throw error
+    }
+    length += bytes.count
 }
 
 /// BLAS threads when gentrain's own kernels use several threads: the convolutions then split the batch

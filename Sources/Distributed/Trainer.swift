@@ -56,6 +56,8 @@ public final class Trainer {
     var runIdentity = RunIdentity(name: "", continuesEarlierRun: false)
     /// A file this rank could not write: the next step's summary stops every rank after a checkpoint (exit code 74).
     var pendingWriteFailure: WriteError?
+    /// Rank 0: this start's TensorBoard event file.
+    var events: TensorBoardLog?
     /// Tests: seconds this rank sleeps in each step's compute (`GENTRAIN_TEST_SLOW_RANK=rank:seconds`), making it the straggler.
     lazy var slowRankDelay: Double? = {
         let parts = (ProcessInfo.processInfo.environment["GENTRAIN_TEST_SLOW_RANK"] ?? "").split(separator: ":")
@@ -116,6 +118,7 @@ public final class Trainer {
                 try job.canonicalJSON.write(toFile: job.output + "/job.resolved.json", atomically: true, encoding: .utf8)
                 metrics = try JSONLinesWriter(path: job.output + "/metrics.jsonl", keepingStepsThrough: step)
             }
+            startEvents(resumedStep: step)
             log("\(job.name): \(job.modelKind) on \(dataset.count) samples from \(job.dataPath), \(communicator.size) rank(s), "
                 + "global batch \(stepBatch), \(totalSteps) steps (\(schedule.stepsPerEpoch) per epoch, \(job.sampling) sampling"
                 + (schedule.droppedPerEpoch > 0 ? ", the last \(schedule.droppedPerEpoch) samples of each epoch's permutation unused" : "") + ")"
@@ -178,7 +181,8 @@ public final class Trainer {
                 var record = times.merging(["step": step, "epoch": Double(step) / Double(schedule.stepsPerEpoch),
                                             "images_per_second": Double(stepBatch) / (times["step_seconds_slowest"] as! Double)]) { $1 }
                 for (name, value) in globalLosses { record[name] = value }
-                recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
+                for (name, value) in learningRates() { record[name] = value }
+                self.record(record, in: metrics)
                 let detail = "epoch \(epoch + 1) " + names.map { name in
                     let value = globalLosses[name]!
                     return String(format: value == value.rounded() && abs(value) < 1e9 ? "%@ %.0f" : "%@ %.5f", name, value)  // counts as counts
@@ -217,10 +221,9 @@ public final class Trainer {
             let report = try model.finalReport(random: random)
             for line in report.lines { log(line) }
             if !report.record.isEmpty {
-                let record = report.record.merging(["event": "final", "step": step]) { $1 }
-                recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
+                self.record(report.record.merging(["event": "final", "step": step]) { $1 }, in: metrics)
             }
-            recordingWriteFailure(job.output) { try writePictures(pictures, suffix: "") }
+            recordingWriteFailure(job.output) { try writePictures(pictures, suffix: "", section: "final", step: step) }
             recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output, sharedPanels: model.curvePanels) }
         }
         if pendingWriteFailure != nil { throw writeFailure(outcome: "the checkpoint of the last step is written") }
@@ -231,7 +234,7 @@ public final class Trainer {
     func reportRankTimes(_ times: RankTimes, step: Int, metrics: JSONLinesWriter?) throws {
         guard let (lines, record) = try times.report(watchdog: watchdog, communicator: communicator, step: step) else { return }
         for line in lines { log(line) }
-        recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
+        self.record(record, in: metrics)
     }
 
     /// The collectives and randomness of step `step` (0 for the first).
@@ -318,15 +321,16 @@ public final class Trainer {
     // MARK: - Pictures
 
     /// Writes each picture as `<output>/<name><suffix>.png`: its images three times their size, under its title
-    /// (followed by `titleSuffix`), each under its caption.
-    func writePictures(_ pictures: [Picture], suffix: String, titleSuffix: String = "") throws {
+    /// (followed by `titleSuffix`), each under its caption; and into the event file as the image `<section>/<name>` at `step`.
+    func writePictures(_ pictures: [Picture], suffix: String, titleSuffix: String = "", section: String, step: Int) throws {
         for picture in pictures {
             let shape = picture.images.shape
             let bytes = picture.images.scalars.map(model.scaling.byte)
-            try captionedGrid(bytes, imageHeight: shape[2], imageWidth: shape[3], columns: picture.columns, scale: 3,
-                              title: picture.title + titleSuffix, captions: picture.captions, columnCaptions: picture.columnCaptions,
-                              rowCaptions: picture.rowCaptions)
-                .writePNG(to: job.output + "/" + picture.name + suffix + ".png")
+            let image = captionedGrid(bytes, imageHeight: shape[2], imageWidth: shape[3], columns: picture.columns, scale: 3,
+                                          title: picture.title + titleSuffix, captions: picture.captions,
+                                          columnCaptions: picture.columnCaptions, rowCaptions: picture.rowCaptions)
+            let png = try image.writePNG(to: job.output + "/" + picture.name + suffix + ".png")
+            try events?.writeImage(image, png: png, tag: section + "/" + picture.name, step: step)
         }
     }
 

@@ -183,10 +183,12 @@ extension Trainer {
         record["step"] = step
         record["epoch"] = Double(step) / Double(schedule.stepsPerEpoch)
         record["eval_seconds"] = Date().timeIntervalSince(started)
-        recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
+        self.record(record, in: metrics)
         log("evaluation at step \(step): " + describeEvaluation(record))
         recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output, sharedPanels: model.curvePanels) }
         let pictures = try model.evaluationPictures(random: evaluationRandom(seed: job.seed))
-        recordingWriteFailure(job.output) { try writePictures(pictures, suffix: String(format: "-step-%08d", step), titleSuffix: ", step \(step)") }
+        recordingWriteFailure(job.output) {
+            try writePictures(pictures, suffix: String(format: "-step-%08d", step), titleSuffix: ", step \(step)", section: "eval", step: step)
+        }
     }
 }

@@ -73,6 +73,29 @@ extension Job {
         }
     }
 
+    /// What shapes the trained numbers, and the world size, by job-file key (`train.batch_size`, `model.latent`,
+    /// `train.optimizers.generator.learning_rate`), sorted: each a Swift `Double`, `String` or `Bool`, a list as its JSON
+    /// text. Paths, the data's digest and the evaluation, checkpoint, logging and tuning settings are left out.
+    public var hyperparameters: [(key: String, value: Any)] {
+        let left: Set<String> = ["dataPath", "dataDigest", "sampleShape", "domains", "hostfile", "output", "threadsPerRank", "bucketMegabytes",
+                                 "deadlineSeconds", "replicaCheckEvery", "checkpointEverySteps", "checkpointEveryMinutes", "checkpointKeep",
+                                 "logEverySeconds", "evalEveryEpochs", "evalMetrics", "evalSamples", "evalReference", "evaluatorPath",
+                                 "kidSubsets", "kidSubsetSize"]
+        let fields = (try? JSONSerialization.jsonObject(with: Data(canonicalJSON.utf8))) as? [String: Any] ?? [:]
+        return Self.flattened(fields.filter { !left.contains($0.key) }).compactMap { field, value -> (key: String, value: Any)? in
+            switch value {
+            case let number as NSNumber:
+                // Foundation reads JSON's true and false as NSNumbers of type "c".
+                return (Self.jobKey(field), String(cString: number.objCType) == "c" ? number.boolValue as Any : number.doubleValue as Any)
+            case let text as String: return (Self.jobKey(field), text)
+            case is NSNull: return nil
+            default:
+                guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else { return nil }
+                return (Self.jobKey(field), String(decoding: data, as: UTF8.self))
+            }
+        }.sorted { $0.key < $1.key }
+    }
+
     /// The longest `name` a job may have.
     public static let longestName = 128
 

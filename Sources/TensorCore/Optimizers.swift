@@ -10,6 +10,8 @@ public protocol Optimizer: AnyObject {
     func step(_ group: ParameterGroup)
     /// The step size (a schedule may change it between steps).
     var learningRate: Float { get set }
+    /// The warm-up and clipping of each update.
+    var shaping: GradientStepShaping { get }
     /// Steps taken so far.
     var iterations: Int { get set }
     /// The optimizer's state as one flat buffer (see the layout note of each optimizer); empty before the first step.
@@ -41,6 +43,9 @@ extension Optimizer {
 }
 
 extension Optimizer {
+    /// The step size of the last update, its warm-up factor applied (of the first update before any).
+    public var appliedLearningRate: Float { learningRate * shaping.learningRateFactor(iteration: max(iterations, 1)) }
+
     /// The state for a group of `count` parameters: zeros before the first step; a state of another length is a
     /// programmer error (a group's layout changed without its optimizer state following: growth goes through
     /// `ParameterGroup.growing`, which calls `growState`).

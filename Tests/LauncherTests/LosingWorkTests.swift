@@ -142,7 +142,7 @@ func endedProcessIdentifier() throws -> Int32 {
     // MARK: - 2. A full disk while writing
 
     /// The run folder on a 1 MB tmpfs, its checkpoints on the real disk (a symbolic link): filling the tmpfs makes the
-    /// next metrics.jsonl write fail. Every rank stops after a checkpoint with exit code 74, one line names the file
+    /// next metrics.jsonl or event file write fail. Every rank stops after a checkpoint with exit code 74, one line names the file
     /// and the error, no line is half-written, and the run resumes from that checkpoint once there is space.
     @Test(.enabled(if: canMountTmpfs(), "needs root to mount a small tmpfs"))
     func aFullDiskWhileWritingMetricsCheckpointsAndStopsWithCode74() throws {
@@ -161,11 +161,17 @@ func endedProcessIdentifier() throws -> Int32 {
         if !ended { for rank in job.children { kill(rank, SIGKILL) } }
         #expect(ended, "the job did not stop: \(job.log)")
         #expect(job.process.terminationStatus == 74, "\(job.log)")
-        let named = job.log.split(separator: "\n").filter { $0.contains(output + "/metrics.jsonl") && $0.contains("No space left on device") }
+        // Each step appends to metrics.jsonl and the event file: the one whose last page of the tmpfs fills first is named.
+        let named = job.log.split(separator: "\n").filter {
+            ($0.contains(output + "/metrics.jsonl") || $0.contains(output + "/events.out.tfevents.")) && $0.contains("No space left on device")
+        }
         #expect(named.count == 1, "\(job.log)")
         #expect(!job.log.contains("Fatal error"), "\(job.log)")
         let records = metricRecords(output)
         #expect(records.unreadable.isEmpty && records.steps.count >= 3, "\(records.lines)")
+        for events in eventFiles(output) {
+            #expect(throws: Never.self, "\(events) holds a cut record") { try unframedRecords(Array(FileManager.default.contents(atPath: output + "/" + events) ?? Data())) }
+        }
         let newest = try #require(Checkpoint.list(folder: checkpoints).first, "no checkpoint written: \(job.log)")
         let step = try Checkpoint.read(path: newest).step
         #expect(named.first?.contains("checkpoint at step \(step)") == true, "\(job.log)")
