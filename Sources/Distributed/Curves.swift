@@ -6,7 +6,7 @@ import Foundation
 /// Keys of a training record that are not curves.
 let bookkeepingKeys: Set<String> = ["step", "epoch", "iteration", "images_per_second", "step_seconds_slowest", "step_seconds_fastest"]
 /// Evaluation metrics drawn as curves, in this order.
-let evaluationCurveKeys = ["validation_loss", "fid", "kid_mean", "is_mean", "accuracy", "eval_loss"]
+let evaluationCurveKeys = ["validation_loss", "validation_reconstruction", "validation_kl", "fid", "kid_mean", "is_mean", "accuracy", "eval_loss"]
 
 /// The curves of a metrics.jsonl file: each training loss (averaged over windows when there are more points
 /// than `maximumPoints`), then each evaluation metric, against the step.
