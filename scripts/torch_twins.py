@@ -129,6 +129,31 @@ class VariationalAutoencoder(nn.Module):
         }
 
 
+class DiscreteVariationalAutoencoder(nn.Module):
+    """The VAE's trunk -> Linear(3136, variables * categories) logits; the decoder from the one-hot (or relaxed) code."""
+
+    pixels = (0.0, 1.0)
+
+    def __init__(self, variables=30, categories=10):
+        super().__init__()
+        self.code_shape = (variables, categories)
+        self.encoder = Encoder(variables * categories, ["logits"])
+        self.decoder = Decoder(variables * categories, torch.sigmoid)
+
+    def logits(self, x):
+        return self.encoder(x)[0].view(-1, *self.code_shape)
+
+    def most_probable_code(self, x):
+        return F.one_hot(self.logits(x).argmax(-1), self.code_shape[1]).float()
+
+    def passes(self):
+        return {
+            "logits": (IMAGE, self.logits),
+            "reconstruction": (IMAGE, lambda x: self.decoder(self.most_probable_code(x).flatten(1))),
+            "decoded": (self.code_shape, lambda code: self.decoder(code.flatten(1))),
+        }
+
+
 # ----------------------------------------------------------------------------
 # DCGAN (Sources/Models/DCGAN.swift)
 # ----------------------------------------------------------------------------
@@ -212,6 +237,7 @@ class Classifier(nn.Module):
 TWINS = {
     "autoencoder": Autoencoder,
     "vae": VariationalAutoencoder,
+    "dvae": DiscreteVariationalAutoencoder,
     "dcgan": DCGAN,
     "classifier": Classifier,
 }

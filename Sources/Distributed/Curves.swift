@@ -9,7 +9,8 @@ let bookkeepingKeys: Set<String> = ["step", "epoch", "iteration", "images_per_se
                                      "compute_seconds_slowest", "wait_seconds_longest", "straggler_rank"]
 /// Evaluation metrics drawn as curves, in this order, with their panel titles.
 let evaluationCurves: [(key: String, title: String)] = [
-    ("validation_loss", "validation loss"), ("fid", "FID (lower is better)"), ("kid_mean", "KID (lower is better)"),
+    ("validation_loss", "validation loss"), ("validation_reconstruction", "validation reconstruction"),
+    ("validation_kl", "validation KL"), ("fid", "FID (lower is better)"), ("kid_mean", "KID (lower is better)"),
     ("is_mean", "Inception Score (higher is better)"), ("accuracy", "accuracy"), ("eval_loss", "evaluation loss"),
 ]
 

@@ -217,7 +217,14 @@ public final class Trainer {
         if isReporter {
             let random = CounterRandom(seed: job.seed)
             let examples = dataset.batch(0..<min(10, dataset.count), scaling: model.scaling)
-            let pictures = try model.finalPictures(examples: examples, random: random)
+            var pictures = try model.finalPictures(examples: examples, random: random)
+            if let heldOut = model as? any HeldOutPictures {
+                do {
+                    pictures += heldOut.heldOutPictures(try heldOutExamples(count: 10))
+                } catch {
+                    log("no pictures of held-out images: \(error)")
+                }
+            }
             let report = try model.finalReport(random: random)
             for line in report.lines { log(line) }
             if !report.record.isEmpty {
@@ -235,6 +242,14 @@ public final class Trainer {
         guard let (lines, record) = try times.report(watchdog: watchdog, communicator: communicator, step: step) else { return }
         for line in lines { log(line) }
         self.record(record, in: metrics)
+    }
+
+    /// The first `count` images of the job's test split (its class filter applied), in the model's pixel scaling.
+    func heldOutExamples(count: Int) throws -> Tensor {
+        let test = try ImageDataset.load(folder: job.dataPath, split: .test)
+        try test.requireImageSize(rows: 28, columns: 28)
+        let kept = job.classes.map { test.filtered(classes: Set($0)) } ?? test
+        return kept.batch(0..<min(count, kept.count), scaling: model.scaling)
     }
 
     /// The collectives and randomness of step `step` (0 for the first).

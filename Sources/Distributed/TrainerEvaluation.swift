@@ -116,13 +116,24 @@ func validationLoss(_ model: any ValidationLoss, scaling: PixelScaling, seed: UI
     let reference = resources.reference
     let rows = FeatureShard.rows(of: reference.count, rank: communicator.rank, worldSize: communicator.size)
     let random = evaluationRandom(seed: seed)
-    var total = [0.0]
+    // The loss's named terms when the model has them (the loss is their sum), else the loss alone.
+    let names = model.validationTermNames
+    var totals = [Double](repeating: 0, count: max(names.count, 1))
     for start in stride(from: rows.lowerBound, to: rows.upperBound, by: 500) {
         let range = start..<min(start + 500, rows.upperBound)
-        total[0] += model.validationLossSum(reference.batch(range, scaling: scaling), firstSample: start, random: random)
+        let images = reference.batch(range, scaling: scaling)
+        if names.isEmpty {
+            totals[0] += model.validationLossSum(images, firstSample: start, random: random)
+        } else {
+            let sums = model.validationTermSums(images, firstSample: start, random: random)
+            for index in names.indices { totals[index] += sums[index] }
+        }
     }
-    try communicator.allReduceSum(&total, count: 1)
-    return ["validation_loss": total[0] / Double(reference.count), "n_real": reference.count, "reference": resources.referenceName]
+    try communicator.allReduceSum(&totals, count: totals.count)
+    var record: [String: Any] = ["validation_loss": totals.reduce(0, +) / Double(reference.count), "n_real": reference.count,
+                                 "reference": resources.referenceName]
+    for (name, total) in zip(names, totals) { record["validation_\(name)"] = total / Double(reference.count) }
+    return record
 }
 
 /// Accuracy and mean cross-entropy on the reference split; each rank takes its share of the images.
@@ -148,7 +159,12 @@ public func evaluationRandom(seed: UInt64) -> CounterRandom { CounterRandom(seed
 public func describeEvaluation(_ record: [String: Any]) -> String {
     var parts: [String] = []
     if let accuracy = record["accuracy"] as? Double { parts.append(String(format: "accuracy %.4f", accuracy)) }
-    if let loss = record["validation_loss"] as? Double { parts.append(String(format: "validation loss %.5f", loss)) }
+    if let loss = record["validation_loss"] as? Double {
+        let terms = record.keys.filter { $0.hasPrefix("validation_") && $0 != "validation_loss" }.sorted().compactMap { key in
+            (record[key] as? Double).map { String(format: "%@ %.5f", String(key.dropFirst("validation_".count)), $0) }
+        }
+        parts.append(String(format: "validation loss %.5f", loss) + (terms.isEmpty ? "" : " (\(terms.joined(separator: ", ")))"))
+    }
     if let fid = record["fid"] as? Double { parts.append(String(format: "FID %.4f", fid)) }
     if let mean = record["kid_mean"] as? Double, let deviation = record["kid_std"] as? Double {
         parts.append(String(format: "KID %.5f ± %.5f", mean, deviation))

@@ -246,6 +246,22 @@ public protocol ValidationLoss: AnyObject {
     /// The sum over `images` of each image's training loss, without gradients; the images are samples
     /// `firstSample...` of the held-out set (noise, if any, is drawn for those indices from `random`).
     func validationLossSum(_ images: Tensor, firstSample: Int, random: CounterRandom) -> Double
+    /// The names of the loss's terms (a VAE's `reconstruction` and `kl`): each is recorded per image as
+    /// `validation_<name>` beside `validation_loss`, which is then their sum. None by default.
+    var validationTermNames: [String] { get }
+    /// The terms `validationTermNames` names, in its order, each summed over `images` with the noise `validationLossSum` draws.
+    func validationTermSums(_ images: Tensor, firstSample: Int, random: CounterRandom) -> [Double]
+}
+
+extension ValidationLoss {
+    public var validationTermNames: [String] { [] }
+    public func validationTermSums(_ images: Tensor, firstSample: Int, random: CounterRandom) -> [Double] { [] }
+}
+
+/// A model that draws pictures of held-out images at the end of a run (a VAE's reconstructions of test images).
+public protocol HeldOutPictures: AnyObject {
+    /// Pictures of `images`: the first ten of the job's test split (its class filter applied), in the model's pixel scaling.
+    func heldOutPictures(_ images: Tensor) -> [Picture]
 }
 
 /// A model that labels images (reported by accuracy; a trained one can serve as the feature extractor).

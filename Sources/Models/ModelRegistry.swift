@@ -8,6 +8,7 @@ public enum ModelRegistry {
     public static let all: [ModelDescription] = [
         Autoencoder.description,
         VariationalAutoencoder.description,
+        DiscreteVariationalAutoencoder.description,
         DCGAN.description,
         Classifier.description,
         Gaussian.description,

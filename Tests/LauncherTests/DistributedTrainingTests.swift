@@ -100,7 +100,7 @@ func metricLines(_ output: String) -> Int {
     /// rounding-level differences of the summation order past 1e-5 within three steps (measured: 5.6e-6, 3.3e-5,
     /// 3.4e-4 after steps 1, 2, 3 on 3 ranks), while the 2-rank run stays at rounding level.
     @Test(arguments: [("autoencoder-fashion", "adam"), ("vae-fashion", "adam"), ("autoencoder-fashion", "sgd"), ("vae-fashion", "sgd"),
-                      ("dcgan-bags", "sgd")])
+                      ("dvae-fashion", "adam"), ("dcgan-bags", "sgd")])
     func oneTwoAndThreeRanksGiveTheSameParameters(job: String, optimizer: String) throws {
         let steps = job.hasPrefix("dcgan") ? 1 : 3
         var settings = ["--set", "train.steps=\(steps)", "--set", "train.batch_size=12", "--set", "distributed.replica_check_every=1"]
