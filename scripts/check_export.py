@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_twins  # noqa: E402
 
-JOBS = ["autoencoder-fashion", "vae-fashion", "dvae-fashion", "dcgan-bags", "evaluator-fashion"]
+JOBS = ["autoencoder-fashion", "vae-fashion", "dvae-fashion", "dcgan-bags", "sagan-bags", "evaluator-fashion"]
 TOLERANCE = 1e-5
 SAMPLES = 4
 

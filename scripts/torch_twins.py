@@ -203,6 +203,86 @@ class DCGAN(nn.Module):
 
 
 # ----------------------------------------------------------------------------
+# SAGAN (Sources/Models/SAGAN.swift): every convolution and Linear under torch.nn.utils.spectral_norm (weight_orig,
+# weight_u, weight_v; ConvTranspose2d over dim 1), which in eval mode divides by u^T W v with the stored vectors.
+# ----------------------------------------------------------------------------
+def normalised(module):
+    return nn.utils.spectral_norm(module)
+
+
+class SelfAttention(nn.Module):
+    """query, key: 1x1 convolutions to C/8; value to C/2; softmax over the key positions; output 1x1 back to C;
+    x + gamma o."""
+
+    def __init__(self, channels, spectral=True):
+        super().__init__()
+        wrap = normalised if spectral else (lambda module: module)
+        self.query = wrap(nn.Conv2d(channels, channels // 8, 1))
+        self.key = wrap(nn.Conv2d(channels, channels // 8, 1))
+        self.value = wrap(nn.Conv2d(channels, channels // 2, 1))
+        self.output = wrap(nn.Conv2d(channels // 2, channels, 1))
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        q, k, v = self.query(x).flatten(2), self.key(x).flatten(2), self.value(x).flatten(2)  # [N, C', P]
+        attention = torch.softmax(q.transpose(1, 2) @ k, dim=-1)                                # [N, P(query), P(key)]
+        attended = (v @ attention.transpose(1, 2)).view(n, -1, h, w)                            # [N, C/2, H, W]
+        return x + self.gamma * self.output(attended)
+
+
+class AttentionGenerator(nn.Module):
+    """Each normalised layer but the last followed by GroupNorm(8, eps 1e-3, gentrain's Keras epsilon) and LeakyReLU."""
+
+    def __init__(self, latent=100):
+        super().__init__()
+        self.dense = normalised(nn.Linear(latent, 7 * 7 * 256))
+        self.dense_norm = nn.GroupNorm(8, 256, eps=1e-3)
+        self.deconv1 = normalised(SameConvTranspose2d(256, 128, 4, 2))
+        self.deconv1_norm = nn.GroupNorm(8, 128, eps=1e-3)
+        self.attention = SelfAttention(128)
+        self.deconv2 = normalised(SameConvTranspose2d(128, 64, 4, 2))
+        self.deconv2_norm = nn.GroupNorm(8, 64, eps=1e-3)
+        self.conv = normalised(SameConv2d(64, 1, 3, 1))
+
+    def forward(self, z):
+        x = F.leaky_relu(self.dense_norm(self.dense(z).view(-1, 256, 7, 7)), 0.2)
+        x = self.attention(F.leaky_relu(self.deconv1_norm(self.deconv1(x)), 0.2))
+        x = F.leaky_relu(self.deconv2_norm(self.deconv2(x)), 0.2)
+        return torch.tanh(self.conv(x))
+
+
+class AttentionDiscriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = normalised(SameConv2d(1, 64, 3, 1))
+        self.conv2 = normalised(SameConv2d(64, 128, 3, 2))
+        self.attention = SelfAttention(128)
+        self.conv3 = normalised(SameConv2d(128, 128, 3, 2))
+        self.conv4 = normalised(SameConv2d(128, 256, 3, 2))
+        self.dense = normalised(nn.Linear(4 * 4 * 256, 1))
+
+    def forward(self, x):
+        x = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2)
+        x = self.attention(x)
+        x = F.leaky_relu(self.conv4(F.leaky_relu(self.conv3(x), 0.2)), 0.2)
+        return self.dense(x.flatten(1))
+
+
+class SAGAN(nn.Module):
+    pixels = (-1.0, 1.0)
+
+    def __init__(self, latent=100):
+        super().__init__()
+        self.generator = AttentionGenerator(latent)
+        self.discriminator = AttentionDiscriminator()
+
+    def passes(self):
+        latent = self.generator.dense.in_features
+        return {"generator": ((latent,), self.generator), "discriminator": (IMAGE, self.discriminator)}
+
+
+# ----------------------------------------------------------------------------
 # Classifier (Sources/Models/Classifier.swift)
 # ----------------------------------------------------------------------------
 class Classifier(nn.Module):
@@ -239,5 +319,6 @@ TWINS = {
     "vae": VariationalAutoencoder,
     "dvae": DiscreteVariationalAutoencoder,
     "dcgan": DCGAN,
+    "sagan": SAGAN,
     "classifier": Classifier,
 }

@@ -12,4 +12,7 @@ void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const 
 void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
 // Inverse of a triangular matrix (double): uplo 'U' or 'L', diag 'N' or 'U'.
 void dtrtri_(const char *uplo, const char *diag, const int *n, double *a, const int *lda, int *info);
+// Singular value decomposition (double): jobu, jobvt 'N' for the singular values only (descending, in s).
+void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int *n, double *a, const int *lda, double *s,
+             double *u, const int *ldu, double *vt, const int *ldvt, double *work, const int *lwork, int *info);
 #endif

@@ -10,6 +10,7 @@ public enum ModelRegistry {
         VariationalAutoencoder.description,
         DiscreteVariationalAutoencoder.description,
         DCGAN.description,
+        SAGAN.description,
         Classifier.description,
         Gaussian.description,
         GaussianMixture.description,

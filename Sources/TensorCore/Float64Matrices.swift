@@ -1,5 +1,6 @@
 // Float64 matrix kernels shared by the metrics (FID's covariances) and the density models (Gaussian,
-// mixture): scatter matrices through BLAS and Cholesky factors through LAPACK, each with a naive twin.
+// mixture): scatter matrices through BLAS and Cholesky factors through LAPACK, each with a naive twin; singular
+// values through LAPACK (what spectral normalisation's estimate is checked against).
 // Matrices are row-major [rows, columns] arrays of Double; symmetric ones are full (both triangles).
 
 import CBLAS
@@ -184,4 +185,20 @@ extension GaussianStatistics {
         global.scatter = scatter
         return global
     }
+}
+
+/// The singular values (descending) of a row-major [rows, columns] matrix, through LAPACK dgesvd.
+public func singularValues(_ matrix: [Double], rows: Int, columns: Int) -> [Double] {
+    // Row-major [rows, columns] is column-major [columns, rows], the transpose: the same singular values.
+    var a = matrix
+    var (m, n) = (Int32(columns), Int32(rows))
+    var values = [Double](repeating: 0, count: min(rows, columns))
+    var (one, info, workSize) = (Int32(1), Int32(0), Int32(-1))
+    var (leftVectors, rightVectors, query) = ([0.0], [0.0], [0.0])
+    "N".withCString { job in dgesvd_(job, job, &m, &n, &a, &m, &values, &leftVectors, &one, &rightVectors, &one, &query, &workSize, &info) }
+    var work = [Double](repeating: 0, count: Int(query[0]))
+    workSize = Int32(work.count)
+    "N".withCString { job in dgesvd_(job, job, &m, &n, &a, &m, &values, &leftVectors, &one, &rightVectors, &one, &work, &workSize, &info) }
+    guard info == 0 else { fatalError("LAPACK dgesvd failed (info \(info)) on a \(rows)x\(columns) matrix") }
+    return values
 }

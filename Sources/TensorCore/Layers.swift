@@ -42,27 +42,33 @@ protocol FusableOperation {
     func callAsFunction<Function: OutputDifferentiableFunction>(_ activation: Function) -> Variable
 }
 
-/// Keras `Dense`: `activation(x kernel + bias)`, kernel [in, out].
+/// Keras `Dense`: `activation(x kernel + bias)`, kernel [in, out]; `spectralNormalization`: the kernel divided by its
+/// largest singular value's estimate (`SpectralNorm`).
 public final class Dense {
     public let kernel: Parameter
     public let bias: Parameter?
     public let activation: Activation
+    public let spectralNorm: SpectralNorm?
 
     public init(_ group: ParameterGroup, name: String, inputSize: Int, outputSize: Int,
-                activation: Activation = .linear, useBias: Bool = true) {
+                activation: Activation = .linear, useBias: Bool = true, spectralNormalization: Bool = false) {
         kernel = group.register("\(name).kernel", initial: glorotUniform([inputSize, outputSize], fanIn: inputSize,
                                                                          fanOut: outputSize, generator: &group.initializer))
         bias = useBias ? group.register("\(name).bias", initial: Tensor(zeros: [outputSize])) : nil
         self.activation = activation
+        spectralNorm = spectralNormalization ? SpectralNorm(group, name: name, kernel: kernel, view: .outputsLast) : nil
     }
 
+    /// The kernel the layer multiplies by: its parameter, or that divided by its spectral norm.
+    public var effectiveKernel: Variable { spectralNorm?() ?? kernel.variable }
+
     public func callAsFunction(_ x: Variable) -> Variable {
-        activation.fused(Operation(x: x, kernel: kernel.variable, bias: bias?.variable))
+        activation.fused(Operation(x: x, kernel: effectiveKernel, bias: bias?.variable))
     }
 
     /// `x W + b` without the activation (the pre-activation values).
     public func preActivation(_ x: Variable) -> Variable {
-        dense(x, kernel: kernel.variable, bias: bias?.variable, activation: IdentityFunction())
+        dense(x, kernel: effectiveKernel, bias: bias?.variable, activation: IdentityFunction())
     }
 
     struct Operation: FusableOperation {
@@ -73,16 +79,19 @@ public final class Dense {
     }
 }
 
-/// Keras `Conv2D` (square kernel): `activation(conv(x) + bias)`, kernel [O, C, K, K].
+/// Keras `Conv2D` (square kernel): `activation(conv(x) + bias)`, kernel [O, C, K, K];
+/// `spectralNormalization`: the kernel divided by its largest singular value's estimate (`SpectralNorm`).
 public final class Conv2D {
     public let kernel: Parameter
     public let bias: Parameter?
     public let stride: Int
     public let padding: Padding
     public let activation: Activation
+    public let spectralNorm: SpectralNorm?
 
     public init(_ group: ParameterGroup, name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int,
-                stride: Int = 1, padding: Padding = .valid, activation: Activation = .linear, useBias: Bool = true) {
+                stride: Int = 1, padding: Padding = .valid, activation: Activation = .linear, useBias: Bool = true,
+                spectralNormalization: Bool = false) {
         let receptive = kernelSize * kernelSize
         kernel = group.register("\(name).kernel", initial: glorotUniform(
             [outputChannels, inputChannels, kernelSize, kernelSize], fanIn: inputChannels * receptive,
@@ -91,10 +100,14 @@ public final class Conv2D {
         self.stride = stride
         self.padding = padding
         self.activation = activation
+        spectralNorm = spectralNormalization ? SpectralNorm(group, name: name, kernel: kernel, view: .outputsFirst) : nil
     }
 
+    /// The kernel the layer applies: its parameter, or that divided by its spectral norm.
+    public var effectiveKernel: Variable { spectralNorm?() ?? kernel.variable }
+
     public func callAsFunction(_ x: Variable) -> Variable {
-        activation.fused(Operation(x: x, kernel: kernel.variable, bias: bias?.variable, stride: stride, padding: padding))
+        activation.fused(Operation(x: x, kernel: effectiveKernel, bias: bias?.variable, stride: stride, padding: padding))
     }
 
     struct Operation: FusableOperation {
@@ -105,16 +118,19 @@ public final class Conv2D {
     }
 }
 
-/// Keras `Conv2DTranspose` (square kernel): `activation(conv^T(x) + bias)`, kernel [C, O, K, K].
+/// Keras `Conv2DTranspose` (square kernel): `activation(conv^T(x) + bias)`, kernel [C, O, K, K];
+/// `spectralNormalization`: the kernel divided by its largest singular value's estimate (`SpectralNorm`).
 public final class Conv2DTranspose {
     public let kernel: Parameter
     public let bias: Parameter?
     public let stride: Int
     public let padding: Padding
     public let activation: Activation
+    public let spectralNorm: SpectralNorm?
 
     public init(_ group: ParameterGroup, name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int,
-                stride: Int = 1, padding: Padding = .valid, activation: Activation = .linear, useBias: Bool = true) {
+                stride: Int = 1, padding: Padding = .valid, activation: Activation = .linear, useBias: Bool = true,
+                spectralNormalization: Bool = false) {
         let receptive = kernelSize * kernelSize
         kernel = group.register("\(name).kernel", initial: glorotUniform(
             [inputChannels, outputChannels, kernelSize, kernelSize], fanIn: outputChannels * receptive,
@@ -123,10 +139,14 @@ public final class Conv2DTranspose {
         self.stride = stride
         self.padding = padding
         self.activation = activation
+        spectralNorm = spectralNormalization ? SpectralNorm(group, name: name, kernel: kernel, view: .outputsSecond) : nil
     }
 
+    /// The kernel the layer applies: its parameter, or that divided by its spectral norm.
+    public var effectiveKernel: Variable { spectralNorm?() ?? kernel.variable }
+
     public func callAsFunction(_ x: Variable) -> Variable {
-        activation.fused(Operation(x: x, kernel: kernel.variable, bias: bias?.variable, stride: stride, padding: padding))
+        activation.fused(Operation(x: x, kernel: effectiveKernel, bias: bias?.variable, stride: stride, padding: padding))
     }
 
     struct Operation: FusableOperation {
@@ -199,7 +219,8 @@ public final class Dropout {
 
 /// SAGAN self-attention over the positions of a feature map:
 /// `q, k = conv1x1(x) to C/8`, `v = conv1x1(x) to C/2`, `a = softmax(q^T k)` over keys,
-/// `o = conv1x1(v a^T) to C`, output `x + gamma * o` with gamma starting at 0.
+/// `o = conv1x1(v a^T) to C`, output `x + gamma * o` with gamma starting at 0;
+/// `spectralNormalization`: on the four convolutions.
 public final class SelfAttention {
     public let query: Conv2D
     public let key: Conv2D
@@ -207,14 +228,21 @@ public final class SelfAttention {
     public let output: Conv2D
     public let gamma: Parameter
 
-    public init(_ group: ParameterGroup, name: String, channels: Int) {
+    public init(_ group: ParameterGroup, name: String, channels: Int, spectralNormalization: Bool = false) {
         let reduced = max(channels / 8, 1), half = max(channels / 2, 1)
-        query = Conv2D(group, name: "\(name).query", inputChannels: channels, outputChannels: reduced, kernelSize: 1)
-        key = Conv2D(group, name: "\(name).key", inputChannels: channels, outputChannels: reduced, kernelSize: 1)
-        value = Conv2D(group, name: "\(name).value", inputChannels: channels, outputChannels: half, kernelSize: 1)
-        output = Conv2D(group, name: "\(name).output", inputChannels: half, outputChannels: channels, kernelSize: 1)
+        func convolution(_ part: String, _ inputs: Int, _ outputs: Int) -> Conv2D {
+            Conv2D(group, name: "\(name).\(part)", inputChannels: inputs, outputChannels: outputs, kernelSize: 1,
+                   spectralNormalization: spectralNormalization)
+        }
+        query = convolution("query", channels, reduced)
+        key = convolution("key", channels, reduced)
+        value = convolution("value", channels, half)
+        output = convolution("output", half, channels)
         gamma = group.register("\(name).gamma", initial: Tensor(zeros: [1]))
     }
+
+    /// The spectral norms of the four convolutions (none without spectral normalisation).
+    public var spectralNorms: [SpectralNorm] { [query, key, value, output].compactMap(\.spectralNorm) }
 
     public func callAsFunction(_ x: Variable) -> Variable {
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])

@@ -12,6 +12,7 @@
 //   BatchNormalization gamma, beta,        BatchNorm2d weight, bias, running_mean, running_var,
 //     moving_mean, moving_variance           num_batches_tracked (int64 scalar)
 //   GroupNormalization gamma, beta         GroupNorm weight, bias
+//   a spectrally normalised kernel, u, v   weight_orig, weight_u, weight_v (torch.nn.utils.spectral_norm)
 // Keras `same` padding of a stride-2 convolution is asymmetric (the extra row after): a PyTorch twin pads
 // explicitly (scripts/torch_twins.py); the weights are the same either way.
 
@@ -46,10 +47,20 @@ public protocol PyTorchLayer {
     func pytorchTensors(_ export: PyTorchExport) -> [NamedArray]
 }
 
+extension PyTorchExport {
+    /// A kernel under `weight`, or with spectral normalisation as `torch.nn.utils.spectral_norm` keeps it: the kernel as
+    /// `weight_orig` and the vectors as the buffers `weight_u` [rows] and `weight_v` [columns].
+    func kernelArrays(_ kernel: Parameter, values: Tensor, spectralNorm: SpectralNorm?) -> [NamedArray] {
+        guard let spectralNorm else { return [NamedArray(name: name(of: kernel, as: "weight"), tensor: values)] }
+        return [NamedArray(name: name(of: kernel, as: "weight_orig"), tensor: values),
+                array(spectralNorm.u, as: "weight_u"), array(spectralNorm.v, as: "weight_v")]
+    }
+}
+
 extension Dense: PyTorchLayer {
     /// `Linear`: weight [out, in] (gentrain's kernel [in, out] transposed), bias [out].
     public func pytorchTensors(_ export: PyTorchExport) -> [NamedArray] {
-        [NamedArray(name: export.name(of: kernel, as: "weight"), tensor: kernel.value.permuted([1, 0]))]
+        export.kernelArrays(kernel, values: kernel.value.permuted([1, 0]), spectralNorm: spectralNorm)
             + (bias.map { [export.array($0, as: "bias")] } ?? [])
     }
 }
@@ -57,14 +68,14 @@ extension Dense: PyTorchLayer {
 extension Conv2D: PyTorchLayer {
     /// `Conv2d`: weight [out, in, kh, kw] (gentrain's layout), bias [out].
     public func pytorchTensors(_ export: PyTorchExport) -> [NamedArray] {
-        [export.array(kernel, as: "weight")] + (bias.map { [export.array($0, as: "bias")] } ?? [])
+        export.kernelArrays(kernel, values: kernel.value, spectralNorm: spectralNorm) + (bias.map { [export.array($0, as: "bias")] } ?? [])
     }
 }
 
 extension Conv2DTranspose: PyTorchLayer {
-    /// `ConvTranspose2d`: weight [in, out, kh, kw] (gentrain's layout), bias [out].
+    /// `ConvTranspose2d`: weight [in, out, kh, kw] (gentrain's layout), bias [out]; spectral norm over PyTorch's dim 1.
     public func pytorchTensors(_ export: PyTorchExport) -> [NamedArray] {
-        [export.array(kernel, as: "weight")] + (bias.map { [export.array($0, as: "bias")] } ?? [])
+        export.kernelArrays(kernel, values: kernel.value, spectralNorm: spectralNorm) + (bias.map { [export.array($0, as: "bias")] } ?? [])
     }
 }
 

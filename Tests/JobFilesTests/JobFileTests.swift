@@ -58,7 +58,7 @@ checkpoint: {every_steps: 10, keep: 2}
     /// Each malformed file and the words its error must contain (file:line:column, key, what is allowed).
     static let malformed: [(String, [String])] = [
         (validJob.replacingOccurrences(of: "latent: 16", with: "latnet: 16"), [":2:", "model.latnet", "unknown key", "allowed here: kind, latent"]),
-        (validJob.replacingOccurrences(of: "kind: vae", with: "kind: vea"), [":2:", "model.kind", "'vea' is not one of", "autoencoder, vae, dcgan, classifier"]),
+        (validJob.replacingOccurrences(of: "kind: vae", with: "kind: vea"), [":2:", "model.kind", "'vea' is not one of", "autoencoder, vae, dvae, dcgan, sagan, classifier"]),
         (validJob.replacingOccurrences(of: "batch_size: 64", with: "batch_size: lots"), [":4:", "train.batch_size", "not a whole number"]),
         (validJob.replacingOccurrences(of: "batch_size: 64", with: "batch_size: 0"), ["train.batch_size", "out of range 1..."]),
         (validJob.replacingOccurrences(of: "steps: 20", with: "steps: 20, epochs: 3"), ["train.steps", "not both"]),

@@ -8,7 +8,7 @@ import Testing
 @Suite struct ModelExportTests {
     /// gentrain's last name component -> PyTorch's (TensorCore/PyTorchLayouts.swift).
     static let renamed = ["kernel": "weight", "gamma": "weight", "beta": "bias", "bias": "bias",
-                          "moving_mean": "running_mean", "moving_variance": "running_var"]
+                          "moving_mean": "running_mean", "moving_variance": "running_var", "u": "weight_u", "v": "weight_v"]
 
     static func model(_ name: String) throws -> any TrainableModel {
         let description = try #require(ModelRegistry.named(name))
@@ -36,7 +36,13 @@ import Testing
         for group in model.groups {
             for (entry, storage) in group.entries.map({ ($0, group.values) }) + group.stateEntries.map({ ($0, group.state) }) {
                 var components = entry.name.split(separator: ".").map(String.init)
-                let last = try #require(Self.renamed[components.removeLast()], "\(name): \(entry.name) has no PyTorch name")
+                var last = try #require(Self.renamed[components.removeLast()], "\(name): \(entry.name) has no PyTorch name")
+                // A spectrally normalised kernel (its layer has a state `u`) is torch.nn.utils.spectral_norm's weight_orig.
+                let isNormalised = group.stateEntries.contains { $0.name == (components + ["u"]).joined(separator: ".") }
+                if last == "weight" && entry.name.hasSuffix(".kernel") && isNormalised { last = "weight_orig" }
+                // A gamma without a beta beside it is not a normalisation's scale but self-attention's own parameter `gamma`.
+                let hasBeta = group.entries.contains { $0.name == (components + ["beta"]).joined(separator: ".") }
+                if entry.name.hasSuffix(".gamma") && !hasBeta { last = "gamma" }
                 let exportedName = (model.groups.count > 1 ? [group.name] : []) + components + [last]
                 let array = try #require(byName[exportedName.joined(separator: ".")], "\(name): \(entry.name) is not exported")
                 let value = Tensor(viewing: storage, offset: entry.offset, shape: entry.shape)
