@@ -22,6 +22,11 @@ struct Sample: ParsableCommand {
     @Option(help: "Write the samples (or the strip) as a .npy of uint8 [N, 28, 28], quantized as the metrics quantize them.") var npy: String?
     @Option(help: "Images per row of the grid.") var columns = 10
     @Option(help: "I,J: the 11-step latent interpolation between test images I and J (models that encode images).") var interpolate: String?
+    @Option(help: "Diffusion models: ddpm (ancestral, all T steps) or ddim (default: the job's evaluation sampler).") var sampler: String?
+    @Option(help: "Diffusion models: DDIM steps (default 50).") var steps: Int?
+    @Option(help: "Diffusion models: DDIM's eta, 0 (deterministic) ... 1 (default 0).") var eta: Double?
+    @Option(help: "Diffusion models: sigma_t^2 of --sampler ddpm, beta or posterior (default beta).") var variance: String?
+    @Option(help: "Diffusion models: also write the denoising trajectory of the first 4 samples (x_t at 10 levels) as a PNG.") var trajectory: String?
 
     /// Samples drawn per forward pass, at global indices that are multiples of it: the passes a one-rank `gentrain eval`
     /// makes (`ImageEvaluation.batchSize`), whatever the number of ranks.
@@ -32,7 +37,16 @@ struct Sample: ParsableCommand {
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard columns >= 1 else { throw ValidationError("--columns must be at least 1") }
-        guard output != nil || npy != nil else { throw ValidationError("give --output FILE.png and/or --npy FILE.npy") }
+        guard output != nil || npy != nil || trajectory != nil else { throw ValidationError("give --output FILE.png and/or --npy FILE.npy") }
+        if let sampler, !["ddpm", "ddim"].contains(sampler) { throw ValidationError("--sampler is ddpm or ddim, not '\(sampler)'") }
+        if let variance, DiffusionSampler.Variance(rawValue: variance) == nil {
+            throw ValidationError("--variance is beta or posterior, not '\(variance)'")
+        }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
+        if let eta, !(0...1).contains(eta) { throw ValidationError("--eta must lie in 0...1") }
+        if sampler == "ddpm", steps != nil || eta != nil { throw ValidationError("--steps and --eta are DDIM's: give --sampler ddim") }
+        if sampler == "ddim", variance != nil { throw ValidationError("--variance is DDPM's: give --sampler ddpm") }
+        if interpolate != nil, diffusionOptionGiven { throw ValidationError("--interpolate draws no diffusion samples: leave out --sampler, --steps, --eta, --variance, --trajectory") }
         if interpolate != nil, interpolationIndices() == nil { throw ValidationError("--interpolate takes two test image indices, e.g. 3,17") }
     }
 
@@ -54,6 +68,22 @@ struct Sample: ParsableCommand {
         }
     }
 
+    var diffusionOptionGiven: Bool { sampler != nil || steps != nil || eta != nil || variance != nil || trajectory != nil }
+
+    /// The sampler the options choose for a diffusion model of `timesteps` levels (nil: the job's).
+    func diffusionSampler(timesteps: Int) throws -> DiffusionSampler? {
+        switch sampler {
+        case "ddpm": return .ancestral(variance: DiffusionSampler.Variance(rawValue: variance ?? "beta")!)
+        case "ddim":
+            let steps = steps ?? 50
+            guard steps <= timesteps else { throw ValidationError("--steps \(steps): the model has only \(timesteps) noise levels") }
+            return .implicit(steps: steps, eta: eta ?? 0)
+        default:
+            guard steps == nil, eta == nil, variance == nil else { throw ValidationError("--steps, --eta and --variance need --sampler ddpm or ddim") }
+            return nil
+        }
+    }
+
     // MARK: - Samples
 
     func drawSamples(_ communicator: Communicator) throws {
@@ -68,18 +98,35 @@ struct Sample: ParsableCommand {
                 throw ValidationError("\(checkpoint): the \(job.modelKind) model draws rows of \(shape.reduce(1, *)) values, not images "
                                       + "(its fit and samples are in the run's log and metrics.jsonl; gentrain export writes its arrays)")
             }
+            if diffusionOptionGiven, !(sampler is any DiffusionImageSampler) {
+                throw ValidationError("\(checkpoint): the \(job.modelKind) model is not a diffusion model; --sampler, --steps, --eta, --variance "
+                                      + "and --trajectory apply to diffusion models only")
+            }
             return (job, model, saved, sampler)
         }
+        let diffusion = sampler as? any DiffusionImageSampler
+        let chosen = try onRankZeroFirst(communicator) { try diffusion.flatMap { try diffusionSampler(timesteps: $0.timesteps) } }
         let seed = seed ?? job.seed
         let random = evaluationRandom(seed: seed)
         let chunks = FeatureShard.rows(of: (count + Self.chunk - 1) / Self.chunk, rank: communicator.rank, worldSize: communicator.size)
         var mine: [Double] = []
         for chunk in chunks {
             let range = (chunk * Self.chunk)..<min((chunk + 1) * Self.chunk, count)
-            let images = sampler.sample(range, random: random, step: 0)
+            let images = if let diffusion, let chosen { diffusion.sample(range, random: random, step: 0, sampler: chosen, observe: { _, _ in }) }
+                else { sampler.sample(range, random: random, step: 0) }
             mine += images.scalars.map { Double(model.scaling.byte($0)) }
         }
         let all = try communicator.gather(mine)
+        if let trajectory, let diffusion {
+            try agreeOnSuccess(communicator) {
+                guard communicator.rank == 0 else { return }
+                let how = chosen ?? diffusion.evaluationSampler
+                let picture = diffusion.trajectory(0..<min(4, count), random: random, sampler: how, columns: 10)
+                let bytes = picture.images.scalars.map { model.scaling.byte($0) }
+                try captionedGrid(bytes, imageHeight: 28, imageWidth: 28, columns: picture.columns, title: picture.title + " (\(job.name), step \(saved.step))",
+                                  columnCaptions: picture.columnCaptions).writePNG(to: trajectory)
+            }
+        }
         guard communicator.rank == 0 else { return }
         let bytes = all.map { UInt8($0) }
         var written: [String] = []
@@ -93,7 +140,9 @@ struct Sample: ParsableCommand {
             try captionedGrid(Array(bytes.prefix(shown * 784)), imageHeight: 28, imageWidth: 28, columns: columns, title: title).writePNG(to: output)
             written.append(output)
         }
-        print("\(count) samples of \(checkpoint) (step \(saved.step), seed \(seed)) on \(communicator.size) rank(s): " + written.joined(separator: ", "))
+        if let trajectory { written.append(trajectory + " (trajectory)") }
+        let how = diffusion.map { " with \(chosen ?? $0.evaluationSampler)" } ?? ""
+        print("\(count) samples of \(checkpoint) (step \(saved.step), seed \(seed))\(how) on \(communicator.size) rank(s): " + written.joined(separator: ", "))
     }
 
     // MARK: - Interpolation

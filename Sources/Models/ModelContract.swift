@@ -233,6 +233,18 @@ public protocol ImageSampler: AnyObject {
     func sample(_ samples: Range<Int>, random: CounterRandom, step: UInt64) -> Tensor
 }
 
+/// A model that draws images by reversing a diffusion: `gentrain sample --sampler ddpm|ddim` chooses how.
+public protocol DiffusionImageSampler: ImageSampler {
+    /// T, the number of noise levels (DDIM takes at most T steps).
+    var timesteps: Int { get }
+    /// The sampler of evaluations and pictures (the job's), which `gentrain sample` uses unless told otherwise.
+    var evaluationSampler: DiffusionSampler { get }
+    /// Samples `samples` with `sampler`, under the same rule as `sample(_:random:step:)`.
+    func sample(_ samples: Range<Int>, random: CounterRandom, step: UInt64, sampler: DiffusionSampler, observe: (Int, Tensor) -> Void) -> Tensor
+    /// The denoising trajectory of samples `samples`: x at about `columns` levels from x_T to x_0, one row per sample.
+    func trajectory(_ samples: Range<Int>, random: CounterRandom, sampler: DiffusionSampler, columns: Int) -> Picture
+}
+
 /// A model that encodes images to latent codes and decodes codes to images (the autoencoders): it draws the
 /// course's latent interpolation between two images.
 public protocol LatentInterpolator: AnyObject {

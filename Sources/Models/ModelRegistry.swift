@@ -16,6 +16,7 @@ public enum ModelRegistry {
         GaussianMixture.description,
         RestrictedBoltzmannMachine.description,
         HiddenMarkovModel.description,
+        DDPM.description,
     ]
 
     /// The models jobs may name: `all`, and the contract's test fixtures (`ContractFixtures`) when the environment

@@ -29,6 +29,7 @@ public func sinusoidalTimeEmbedding(_ timesteps: [Int], dimension: Int) -> Tenso
 /// A residual block conditioned on the time embedding:
 /// `h = conv1(silu(norm1(x))) + dense(t_emb)` per image and channel, `y = conv2(silu(norm2(h))) + skip(x)`,
 /// skip a 1x1 convolution when the channel count changes (else the identity). 3x3 convolutions, `same` padding.
+/// Parameters are named as the anchor's `ResBlock` names its modules: `<name>.n1`, `.c1`, `.t`, `.n2`, `.c2`, `.skip`.
 public final class TimeConditionedResidualBlock {
     public let norm1: GroupNormalization
     public let conv1: Conv2D
@@ -38,11 +39,11 @@ public final class TimeConditionedResidualBlock {
     public let skip: Conv2D?
 
     public init(_ group: ParameterGroup, name: String, inputChannels: Int, outputChannels: Int, timeChannels: Int, groups: Int = 8) {
-        norm1 = GroupNormalization(group, name: "\(name).norm1", channels: inputChannels, groups: groups, epsilon: 1e-5)
-        conv1 = Conv2D(group, name: "\(name).conv1", inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 3, padding: .same)
-        time = Dense(group, name: "\(name).time", inputSize: timeChannels, outputSize: outputChannels)
-        norm2 = GroupNormalization(group, name: "\(name).norm2", channels: outputChannels, groups: groups, epsilon: 1e-5)
-        conv2 = Conv2D(group, name: "\(name).conv2", inputChannels: outputChannels, outputChannels: outputChannels, kernelSize: 3, padding: .same)
+        norm1 = GroupNormalization(group, name: "\(name).n1", channels: inputChannels, groups: groups, epsilon: 1e-5)
+        conv1 = Conv2D(group, name: "\(name).c1", inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 3, padding: .same)
+        time = Dense(group, name: "\(name).t", inputSize: timeChannels, outputSize: outputChannels)
+        norm2 = GroupNormalization(group, name: "\(name).n2", channels: outputChannels, groups: groups, epsilon: 1e-5)
+        conv2 = Conv2D(group, name: "\(name).c2", inputChannels: outputChannels, outputChannels: outputChannels, kernelSize: 3, padding: .same)
         skip = inputChannels == outputChannels ? nil
             : Conv2D(group, name: "\(name).skip", inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 1)
     }
@@ -56,7 +57,7 @@ public final class TimeConditionedResidualBlock {
 
 /// Single-head self-attention over the positions of a map, with a residual connection:
 /// `q, k, v = conv1x1(norm(x))` (one convolution to 3C channels), `y = x + conv1x1(attention(q, k, v))` with the
-/// scale 1/sqrt(C).
+/// scale 1/sqrt(C). Parameters are named as the anchor's `SelfAttention` names its modules: `<name>.norm`, `.qkv`, `.proj`.
 public final class AttentionBlock {
     public let norm: GroupNormalization
     public let queryKeyValue: Conv2D
@@ -66,7 +67,7 @@ public final class AttentionBlock {
     public init(_ group: ParameterGroup, name: String, channels: Int, groups: Int = 8) {
         norm = GroupNormalization(group, name: "\(name).norm", channels: channels, groups: groups, epsilon: 1e-5)
         queryKeyValue = Conv2D(group, name: "\(name).qkv", inputChannels: channels, outputChannels: 3 * channels, kernelSize: 1)
-        projection = Conv2D(group, name: "\(name).projection", inputChannels: channels, outputChannels: channels, kernelSize: 1)
+        projection = Conv2D(group, name: "\(name).proj", inputChannels: channels, outputChannels: channels, kernelSize: 1)
         self.channels = channels
     }
 

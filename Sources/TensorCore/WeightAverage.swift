@@ -52,3 +52,19 @@ public final class WeightAverage {
         }
     }
 }
+
+extension WeightAverage: PyTorchLayer {
+    /// Each average under its parameter's PyTorch name behind the prefix (`ema.r0.c1.weight`): kernels and biases as
+    /// their layers export them, where a two-dimensional parameter is a `Dense` kernel (transposed to [out, in]) and
+    /// GroupNorm's gamma and beta are `weight` and `bias`.
+    public func pytorchTensors(_ export: PyTorchExport) -> [NamedArray] {
+        let renamed = ["kernel": "weight", "gamma": "weight", "beta": "bias", "bias": "bias"]
+        return averages.map { average in
+            guard let last = average.entry.name.split(separator: ".").last, let name = renamed[String(last)] else {
+                fatalError("WeightAverage: \(average.entry.name) has no PyTorch name")
+            }
+            let value = average.value
+            return NamedArray(name: export.name(of: average, as: name), tensor: value.shape.count == 2 ? value.permuted([1, 0]) : value)
+        }
+    }
+}
