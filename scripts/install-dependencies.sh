@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages gentrain needs (idempotent: installs only what is missing).
 set -euo pipefail
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev zlib1g-dev dataset-fashion-mnist pkg-config iproute2 procps openssh-client)
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev zlib1g-dev libcairo2-dev fonts-dejavu-core dataset-fashion-mnist pkg-config iproute2 procps openssh-client
+  lmod zsh man-db)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite: the unit and multi-rank tests, the export check
-# against PyTorch (scripts/check-export.sh), then (as root) the two-node test over network namespaces and the Slurm
-# requeue test on a private cluster.
+# against PyTorch (scripts/check-export.sh), the install under Lmod (scripts/install-test.sh), then (as root) the
+# two-node test over network namespaces and the Slurm requeue test on a private cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh
@@ -27,6 +27,15 @@ if [ $# -eq 0 ]; then
   export_check="export check passed"
 fi
 
+# The install: scripts/install.sh into a temporary prefix (the one release build of the suite), the Lmod module, and
+# every command from another folder.
+install_check="skipped (a filtered run)"
+if [ $# -eq 0 ]; then
+  echo "== scripts/install.sh, the Lmod module, and gentrain from another folder"
+  scripts/install-test.sh
+  install_check="install test passed"
+fi
+
 # The cluster tests need root (network namespaces, Slurm daemons); each ends with PASS or FAIL.
 clusters="skipped (they need root)"
 if [ "$(id -u)" -eq 0 ] && [ $# -eq 0 ]; then
@@ -36,4 +45,4 @@ if [ "$(id -u)" -eq 0 ] && [ $# -eq 0 ]; then
   GENTRAIN="$PWD/.build/debug/gentrain" scripts/slurm-test.sh
   clusters="two-node and Slurm tests passed"
 fi
-echo "tests: $count passed, 0 failed; $export_check; $clusters"
+echo "tests: $count passed, 0 failed; $export_check; $install_check; $clusters"

@@ -48,6 +48,19 @@ public final class Communicator {
     /// Told about every blocking collective of this communicator (including those of the requests it starts).
     public weak var observer: (any CollectiveObserver)?
 
+    /// The MPI library and the standard it implements, e.g. `Open MPI v4.1.4 (MPI 3.1)`: `MPI_Get_library_version`'s
+    /// first part (before its package and build details) and `MPI_Get_version`, both callable before MPI starts.
+    public static var libraryVersion: String {
+        var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_LIBRARY_VERSION_STRING) + 1)
+        var length: Int32 = 0
+        var major: Int32 = 0, minor: Int32 = 0
+        guard MPI_Get_library_version(&buffer, &length) == gentrain_mpi_success(),
+              MPI_Get_version(&major, &minor) == gentrain_mpi_success() else { return "unknown MPI library" }
+        let text = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let name = text.split(whereSeparator: { $0 == "," || $0 == "\n" }).first ?? Substring(text)
+        return "\(name.drop { $0 == " " }) (MPI \(major).\(minor))"
+    }
+
     /// Initialises MPI (once per process) and sets MPI_ERRORS_RETURN on the world communicator.
     public init() throws(MPIError) {
         var initialized: Int32 = 0

@@ -1,160 +1,210 @@
-// Training curves as a picture: one panel per series (value against step), each with its name, the
-// value range and the step range written in a small bitmap font, drawn into an RGB `Image8`.
+// Curves as a picture, drawn by Cairo: panels of series against the step, each with its title, a step axis and a
+// value axis with ticks, labels and light grid lines, a legend when several series share it, and a log value axis
+// when its values span decades. Every panel shares the step axis, so a single evaluation sits at its step.
 
 import Foundation
 
 /// A named series of (step, value) points.
 public struct ChartSeries: Sendable {
+    /// How the points are drawn.
+    public enum Style: Sendable {
+        /// A line through the points (training curves).
+        case line
+        /// Each point marked, the marks joined by lines (evaluations).
+        case points
+    }
+
     public let name: String
     public let points: [(x: Double, y: Double)]
+    public let style: Style
 
-    public init(name: String, points: [(x: Double, y: Double)]) {
+    public init(name: String, points: [(x: Double, y: Double)], style: Style = .line) {
         self.name = name
         self.points = points
+        self.style = style
     }
 }
 
-/// Stacked line charts of `series`, one panel each, `width` pixels wide.
-public func lineCharts(_ series: [ChartSeries], width: Int = 640, panelHeight: Int = 150) -> Image8 {
-    let panels = series.filter { !$0.points.isEmpty }
-    var canvas = Canvas(width: width, height: max(1, panels.count) * panelHeight)
-    for (index, panel) in panels.enumerated() {
-        canvas.drawPanel(panel, top: index * panelHeight, height: panelHeight)
-    }
-    return Image8(width: canvas.width, height: canvas.height, channels: 3, pixels: canvas.pixels)
-}
+/// One panel: a title and the series that share its axes (a legend names them when there are several).
+public struct ChartPanel: Sendable {
+    public let title: String
+    public let series: [ChartSeries]
 
-/// An RGB drawing surface.
-struct Canvas {
-    let width: Int
-    let height: Int
-    var pixels: [UInt8]
-
-    init(width: Int, height: Int) {
-        self.width = width
-        self.height = height
-        pixels = [UInt8](repeating: 255, count: width * height * 3)
-    }
-
-    mutating func set(_ x: Int, _ y: Int, _ color: (UInt8, UInt8, UInt8)) {
-        guard (0..<width).contains(x), (0..<height).contains(y) else { return }
-        let offset = (y * width + x) * 3
-        (pixels[offset], pixels[offset + 1], pixels[offset + 2]) = color
-    }
-
-    /// Bresenham's line from (x0, y0) to (x1, y1).
-    mutating func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ color: (UInt8, UInt8, UInt8)) {
-        var (x, y) = (x0, y0)
-        let dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1
-        var error = dx + dy
-        while true {
-            set(x, y, color)
-            if x == x1 && y == y1 { return }
-            let doubled = 2 * error
-            if doubled >= dy { error += dy; x += sx }
-            if doubled <= dx { error += dx; y += sy }
-        }
-    }
-
-    /// Text in the 5x7 font, top-left at (x, y), each font pixel drawn as a `scale` x `scale` block (a character is
-    /// `6 * scale` pixels wide with its spacing); characters without a glyph are skipped.
-    mutating func text(_ string: String, x: Int, y: Int, _ color: (UInt8, UInt8, UInt8) = (40, 40, 40), scale: Int = 1) {
-        for (index, character) in string.lowercased().enumerated() {
-            guard let rows = glyphs[character] else { continue }
-            for (row, bits) in rows.enumerated() {
-                for column in 0..<5 where bits & (1 << (4 - column)) != 0 {
-                    for dy in 0..<scale { for dx in 0..<scale { set(x + (index * 6 + column) * scale + dx, y + row * scale + dy, color) } }
-                }
-            }
-        }
-    }
-
-    mutating func drawPanel(_ series: ChartSeries, top: Int, height: Int) {
-        let (left, right, plotTop, plotBottom) = (60, width - 12, top + 16, top + height - 18)
-        let xs = series.points.map(\.x), ys = series.points.filter { $0.y.isFinite }.map(\.y)
-        let (xMin, xMax) = (xs.min()!, xs.max()!)
-        var (yMin, yMax) = (ys.min() ?? 0, ys.max() ?? 1)
-        if yMax - yMin < 1e-12 * max(1, abs(yMax)) { (yMin, yMax) = (yMin - 0.5, yMax + 0.5) }
-        text(series.name + " (last " + format(series.points.last!.y) + ")", x: left, y: top + 4, (20, 20, 20))
-        for (a, b) in [((left, plotTop), (right, plotTop)), ((left, plotBottom), (right, plotBottom)),
-                       ((left, plotTop), (left, plotBottom)), ((right, plotTop), (right, plotBottom))] {
-            line(a.0, a.1, b.0, b.1, (190, 190, 190))
-        }
-        text(format(yMax), x: 2, y: plotTop)
-        text(format(yMin), x: 2, y: plotBottom - 7)
-        text(format(xMin), x: left, y: plotBottom + 4)
-        let lastLabel = format(xMax)
-        text(lastLabel, x: right - lastLabel.count * 6, y: plotBottom + 4)
-        func position(_ point: (x: Double, y: Double)) -> (Int, Int) {
-            let u = xMax > xMin ? (point.x - xMin) / (xMax - xMin) : 0.5
-            let v = (point.y - yMin) / (yMax - yMin)
-            return (left + Int((u * Double(right - left)).rounded()), plotBottom - Int((v * Double(plotBottom - plotTop)).rounded()))
-        }
-        var previous: (Int, Int)?
-        let marked = series.points.count <= 50
-        for point in series.points where point.y.isFinite {
-            let current = position(point)
-            if let previous { line(previous.0, previous.1, current.0, current.1, (31, 100, 200)) }
-            if marked { for dy in -1...1 { for dx in -1...1 { set(current.0 + dx, current.1 + dy, (31, 100, 200)) } } }
-            previous = current
-        }
+    public init(title: String, series: [ChartSeries]) {
+        self.title = title
+        self.series = series
     }
 }
 
-/// Compact numbers for axis labels.
-func format(_ value: Double) -> String {
+/// The panels that have points, `columns` to a row, each `panelWidth` x `panelHeight` pixels, against one step axis
+/// (labelled `xLabel`).
+public func drawCharts(_ panels: [ChartPanel], xLabel: String = "step", columns: Int = 2, panelWidth: Int = 480, panelHeight: Int = 300) -> Image8 {
+    let shown = panels.filter { panel in panel.series.contains { series in series.points.contains { $0.y.isFinite } } }
+    let columns = max(1, min(columns, shown.count)), rows = max(1, (shown.count + columns - 1) / columns)
+    let canvas = CairoCanvas(width: columns * panelWidth, height: rows * panelHeight)
+    let steps = shown.flatMap { $0.series.flatMap { $0.points.map(\.x) } }
+    let stepRange = paddedRange(steps.min() ?? 0, steps.max() ?? 1, fraction: 0.03)
+    for (index, panel) in shown.enumerated() {
+        canvas.drawPanel(panel, left: (index % columns) * panelWidth, top: (index / columns) * panelHeight, width: panelWidth, height: panelHeight,
+                         stepRange: stepRange, xLabel: xLabel)
+    }
+    return canvas.image()
+}
+
+/// `low...high` widened by `fraction` of its span on each side (a span of zero becomes ±10% of the value, or ±1).
+func paddedRange(_ low: Double, _ high: Double, fraction: Double) -> ClosedRange<Double> {
+    guard high > low else {
+        let half = low == 0 ? 1 : abs(low) * 0.1
+        return (low - half)...(high + half)
+    }
+    let pad = (high - low) * fraction
+    return (low - pad)...(high + pad)
+}
+
+/// Round ticks (1, 2 or 5 times a power of ten apart) inside `range`, about `target` of them.
+func niceTicks(_ range: ClosedRange<Double>, target: Int = 5) -> (values: [Double], spacing: Double) {
+    let raw = (range.upperBound - range.lowerBound) / Double(target)
+    let magnitude = pow(10, (log10(raw)).rounded(.down)), residual = raw / magnitude
+    let spacing = (residual < 1.5 ? 1 : residual < 3 ? 2 : residual < 7 ? 5 : 10) * magnitude
+    let first = (range.lowerBound / spacing).rounded(.up)
+    let last = (range.upperBound / spacing).rounded(.down)
+    guard first <= last else { return ([], spacing) }
+    return (stride(from: first, through: last, by: 1).map { $0 * spacing }, spacing)
+}
+
+/// A tick label with as many decimals as the tick spacing needs.
+func tickLabel(_ value: Double, spacing: Double) -> String {
+    if abs(value) < spacing * 1e-6 { return "0" }
+    if abs(value) >= 1e7 || spacing < 1e-4 { return String(format: "%.2g", value) }
+    let decimals = max(0, Int((-log10(spacing)).rounded(.up)))
+    return String(format: "%.\(decimals)f", value)
+}
+
+/// The label of the power of ten 10^exponent.
+func powerOfTenLabel(_ exponent: Int) -> String {
+    (-4...5).contains(exponent) ? tickLabel(pow(10, Double(exponent)), spacing: pow(10, Double(min(exponent, 0)))) : "1e\(exponent)"
+}
+
+/// Compact numbers: whole numbers as integers, others with four significant digits.
+public func format(_ value: Double) -> String {
     if value == value.rounded() && abs(value) < 1e7 { return String(Int(value)) }
     return String(format: "%.4g", value)
 }
 
-/// A 5x7 font: each glyph is 7 rows of 5 bits (high bit on the left).
-let glyphs: [Character: [UInt8]] = [
-    "0": [0b01110, 0b10001, 0b10011, 0b10101, 0b11001, 0b10001, 0b01110],
-    "1": [0b00100, 0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110],
-    "2": [0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b01000, 0b11111],
-    "3": [0b11111, 0b00010, 0b00100, 0b00010, 0b00001, 0b10001, 0b01110],
-    "4": [0b00010, 0b00110, 0b01010, 0b10010, 0b11111, 0b00010, 0b00010],
-    "5": [0b11111, 0b10000, 0b11110, 0b00001, 0b00001, 0b10001, 0b01110],
-    "6": [0b00110, 0b01000, 0b10000, 0b11110, 0b10001, 0b10001, 0b01110],
-    "7": [0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b01000, 0b01000],
-    "8": [0b01110, 0b10001, 0b10001, 0b01110, 0b10001, 0b10001, 0b01110],
-    "9": [0b01110, 0b10001, 0b10001, 0b01111, 0b00001, 0b00010, 0b01100],
-    ".": [0, 0, 0, 0, 0, 0b01100, 0b01100],
-    "-": [0, 0, 0, 0b11111, 0, 0, 0],
-    "+": [0, 0b00100, 0b00100, 0b11111, 0b00100, 0b00100, 0],
-    ":": [0, 0b01100, 0b01100, 0, 0b01100, 0b01100, 0],
-    "_": [0, 0, 0, 0, 0, 0, 0b11111],
-    "(": [0b00010, 0b00100, 0b01000, 0b01000, 0b01000, 0b00100, 0b00010],
-    ")": [0b01000, 0b00100, 0b00010, 0b00010, 0b00010, 0b00100, 0b01000],
-    ",": [0, 0, 0, 0, 0b01100, 0b00100, 0b01000],
-    "/": [0b00001, 0b00010, 0b00010, 0b00100, 0b01000, 0b01000, 0b10000],
-    "a": [0, 0, 0b01110, 0b00001, 0b01111, 0b10001, 0b01111],
-    "b": [0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b11110],
-    "c": [0, 0, 0b01110, 0b10000, 0b10000, 0b10001, 0b01110],
-    "d": [0b00001, 0b00001, 0b01101, 0b10011, 0b10001, 0b10001, 0b01111],
-    "e": [0, 0, 0b01110, 0b10001, 0b11111, 0b10000, 0b01110],
-    "f": [0b00110, 0b01001, 0b01000, 0b11100, 0b01000, 0b01000, 0b01000],
-    "g": [0, 0, 0b01111, 0b10001, 0b01111, 0b00001, 0b01110],  // starts at the x-height, so that it does not read as 9
-    "h": [0b10000, 0b10000, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001],
-    "i": [0b00100, 0, 0b01100, 0b00100, 0b00100, 0b00100, 0b01110],
-    "j": [0b00010, 0, 0b00110, 0b00010, 0b00010, 0b10010, 0b01100],
-    "k": [0b10000, 0b10000, 0b10010, 0b10100, 0b11000, 0b10100, 0b10010],
-    "l": [0b01100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110],
-    "m": [0, 0, 0b11010, 0b10101, 0b10101, 0b10001, 0b10001],
-    "n": [0, 0, 0b10110, 0b11001, 0b10001, 0b10001, 0b10001],
-    "o": [0, 0, 0b01110, 0b10001, 0b10001, 0b10001, 0b01110],
-    "p": [0, 0, 0b11110, 0b10001, 0b11110, 0b10000, 0b10000],
-    "q": [0, 0, 0b01101, 0b10011, 0b01111, 0b00001, 0b00001],
-    "r": [0, 0, 0b10110, 0b11001, 0b10000, 0b10000, 0b10000],
-    "s": [0, 0, 0b01110, 0b10000, 0b01110, 0b00001, 0b11110],
-    "t": [0b01000, 0b01000, 0b11100, 0b01000, 0b01000, 0b01001, 0b00110],
-    "u": [0, 0, 0b10001, 0b10001, 0b10001, 0b10011, 0b01101],
-    "v": [0, 0, 0b10001, 0b10001, 0b10001, 0b01010, 0b00100],
-    "w": [0, 0, 0b10001, 0b10001, 0b10101, 0b10101, 0b01010],
-    "x": [0, 0, 0b10001, 0b01010, 0b00100, 0b01010, 0b10001],
-    "y": [0, 0, 0b10001, 0b10001, 0b01111, 0b00001, 0b01110],
-    "z": [0, 0, 0b11111, 0b00010, 0b00100, 0b01000, 0b11111],
-    " ": [0, 0, 0, 0, 0, 0, 0],
-    "=": [0, 0, 0b11111, 0, 0b11111, 0, 0],
-    "*": [0, 0b00100, 0b10101, 0b01110, 0b10101, 0b00100, 0],
-]
+/// A value axis: linear, or logarithmic when every value is positive and they span two decades or more.
+struct ValueAxis {
+    let isLogarithmic: Bool
+    /// The range in axis units (values, or their log10).
+    let range: ClosedRange<Double>
+    let ticks: [(position: Double, label: String)]
+
+    init(values: [Double]) {
+        let (low, high) = (values.min()!, values.max()!)
+        isLogarithmic = low > 0 && high / low >= 100
+        if isLogarithmic {
+            range = paddedRange(log10(low), log10(high), fraction: 0.05)
+            let exponents = Array(Int(range.lowerBound.rounded(.up))...Int(range.upperBound.rounded(.down)))
+            let every = max(1, (exponents.count + 5) / 6)
+            ticks = exponents.filter { $0 % every == 0 }.map { (Double($0), powerOfTenLabel($0)) }
+        } else {
+            range = paddedRange(low, high, fraction: 0.05)
+            let (values, spacing) = niceTicks(range)
+            ticks = values.map { ($0, tickLabel($0, spacing: spacing)) }
+        }
+    }
+
+    func position(_ value: Double) -> Double { isLogarithmic ? log10(value) : value }
+}
+
+extension CairoCanvas {
+    func drawPanel(_ panel: ChartPanel, left: Int, top: Int, width: Int, height: Int, stepRange: ClosedRange<Double>, xLabel: String) {
+        let series = panel.series.filter { $0.points.contains { $0.y.isFinite } }
+        let legendRows = series.count > 1 ? legendLayout(series, width: Double(width - 24)) : []
+        let plot = (left: left + 64, right: left + width - 18, top: top + 34 + 16 * legendRows.count, bottom: top + height - 46)
+        text(panel.title, x: Double(plot.left + plot.right) / 2, baseline: Double(top + 20), size: 13, anchor: .center)
+        for (row, members) in legendRows.enumerated() {
+            drawLegend(members, centre: Double(left + width / 2), baseline: Double(top + 40 + 16 * row))
+        }
+        let axis = ValueAxis(values: series.flatMap { $0.points.map(\.y).filter(\.isFinite) })
+        func pixel(_ point: (x: Double, y: Double)) -> (x: Double, y: Double) {
+            let u = (point.x - stepRange.lowerBound) / (stepRange.upperBound - stepRange.lowerBound)
+            let v = (axis.position(point.y) - axis.range.lowerBound) / (axis.range.upperBound - axis.range.lowerBound)
+            return (Double(plot.left) + u * Double(plot.right - plot.left), Double(plot.bottom) - v * Double(plot.bottom - plot.top))
+        }
+        // Grid lines and ticks.
+        for tick in axis.ticks {
+            let y = Int(pixel((stepRange.lowerBound, axis.isLogarithmic ? pow(10, tick.position) : tick.position)).y.rounded())
+            line(from: (plot.left + 1, y), to: (plot.right - 1, y), .gridLine)
+            line(from: (plot.left - 4, y), to: (plot.left, y), .axis)
+            text(tick.label, x: Double(plot.left - 7), centeredOn: Double(y), size: 10.5, anchor: .right, .axis)
+        }
+        let (stepTicks, stepSpacing) = niceTicks(stepRange, target: max(2, (plot.right - plot.left) / 80))
+        for step in stepTicks where step >= 0 || stepRange.lowerBound < 0 {
+            let x = Int(pixel((step, 1)).x.rounded())
+            line(from: (x, plot.top + 1), to: (x, plot.bottom - 1), .gridLine)
+            line(from: (x, plot.bottom), to: (x, plot.bottom + 4), .axis)
+            text(tickLabel(step, spacing: stepSpacing), x: Double(x), baseline: Double(plot.bottom + 18), size: 10.5, anchor: .center, .axis)
+        }
+        text(xLabel, x: Double(plot.left + plot.right) / 2, baseline: Double(plot.bottom + 36), size: 11, anchor: .center, .axis)
+        strokeRectangle(x: Double(plot.left), y: Double(plot.top), width: Double(plot.right - plot.left), height: Double(plot.bottom - plot.top), .axis)
+        // The series, clipped to the plot.
+        clip(x: Double(plot.left), y: Double(plot.top), width: Double(plot.right - plot.left), height: Double(plot.bottom - plot.top))
+        for (index, one) in series.enumerated() {
+            let color = Color.cycle[index % Color.cycle.count]
+            // A value that is not finite breaks the line.
+            var run: [(x: Double, y: Double)] = []
+            for point in one.points {
+                if point.y.isFinite && (!axis.isLogarithmic || point.y > 0) { run.append(pixel(point)) } else {
+                    polyline(run, color)
+                    run = []
+                }
+            }
+            polyline(run, color)
+            if one.style == .points {
+                for point in one.points where point.y.isFinite { let at = pixel(point); marker(x: at.x, y: at.y, radius: 4, color) }
+            }
+        }
+        unclip()
+        // A single value is also written beside its mark.
+        for (index, one) in series.enumerated() {
+            let finite = one.points.filter { $0.y.isFinite }
+            guard finite.count == 1 else { continue }
+            let at = pixel(finite[0]), onRight = at.x > Double(plot.left + plot.right) / 2
+            text(format(finite[0].y), x: at.x + (onRight ? -8 : 8), baseline: at.y - 7, size: 11, anchor: onRight ? .right : .left,
+                 Color.cycle[index % Color.cycle.count])
+        }
+    }
+
+    static let legendSize = 11.0, legendSample = 18.0, legendSpacing = 16.0
+
+    /// The width of one legend entry: a short line in the series' color, then its name.
+    func legendWidth(_ series: ChartSeries) -> Double { Self.legendSample + 5 + textWidth(series.name, size: Self.legendSize) }
+
+    /// The legend's rows: entries (each with its index in the panel, which gives its color) filled into rows `width` wide.
+    func legendLayout(_ series: [ChartSeries], width: Double) -> [[(index: Int, series: ChartSeries)]] {
+        var rows: [[(index: Int, series: ChartSeries)]] = [[]], used = 0.0
+        for (index, one) in series.enumerated() {
+            let needed = legendWidth(one) + (rows[rows.count - 1].isEmpty ? 0 : Self.legendSpacing)
+            if used + needed > width && !rows[rows.count - 1].isEmpty {
+                rows.append([])
+                used = 0
+            }
+            used += rows[rows.count - 1].isEmpty ? legendWidth(one) : needed
+            rows[rows.count - 1].append((index, one))
+        }
+        return rows
+    }
+
+    /// One row of legend entries, centred on `centre`.
+    func drawLegend(_ entries: [(index: Int, series: ChartSeries)], centre: Double, baseline: Double) {
+        let widths = entries.map { legendWidth($0.series) }
+        var x = centre - (widths.reduce(0, +) + Self.legendSpacing * Double(entries.count - 1)) / 2
+        for (position, entry) in entries.enumerated() {
+            let color = Color.cycle[entry.index % Color.cycle.count], y = baseline - 0.36 * Self.legendSize
+            polyline([(x, y), (x + Self.legendSample, y)], color, lineWidth: 2)
+            if entry.series.style == .points { marker(x: x + Self.legendSample / 2, y: y, radius: 3, color) }
+            text(entry.series.name, x: x + Self.legendSample + 5, baseline: baseline, size: Self.legendSize)
+            x += widths[position] + Self.legendSpacing
+        }
+    }
+}

@@ -1,9 +1,7 @@
-// PNG encoding (8-bit grayscale or RGB, filter 0, zlib through libz, CRC-32
-// per chunk) and image grids of samples, reconstructions and strips.
+// PNG encoding and decoding (8-bit grayscale or RGB, zlib through libz, CRC-32 per chunk).
 
 import CZlib
 import Foundation
-import TensorCore
 
 /// A PNG file could not be written or read.
 public struct PNGError: Error, CustomStringConvertible, Sendable {
@@ -134,27 +132,4 @@ private func checksum(_ bytes: [UInt8]) -> UInt32 { UInt32(crc32(0, bytes, UInt3
 private func appendChunk(_ file: inout [UInt8], type: String, data: [UInt8]) {
     let typeAndData = Array(type.utf8) + data
     file += bigEndian(UInt32(data.count)) + typeAndData + bigEndian(checksum(typeAndData))
-}
-
-/// Lays out single-channel images `[N, 1, H, W]` in a grid of `columns`, with a `padding`-pixel border.
-/// Values are mapped from `range` to 0...255 (clamped), as the training data was scaled.
-public func imageGrid(_ images: Tensor, columns: Int, range: ClosedRange<Float> = 0...1, padding: Int = 2) -> Image8 {
-    precondition(images.rank == 4 && images.shape[1] == 1, "imageGrid needs [N, 1, H, W], got \(images.shape)")
-    let (count, height, width) = (images.shape[0], images.shape[2], images.shape[3])
-    let columns = max(1, min(columns, count))
-    let rows = (count + columns - 1) / columns
-    let gridWidth = columns * (width + padding) + padding, gridHeight = rows * (height + padding) + padding
-    var pixels = [UInt8](repeating: 32, count: gridWidth * gridHeight)
-    let values = images.scalars
-    let scale = 255 / (range.upperBound - range.lowerBound)
-    for index in 0..<count {
-        let top = padding + (index / columns) * (height + padding), left = padding + (index % columns) * (width + padding)
-        for row in 0..<height {
-            for column in 0..<width {
-                let value = (values[(index * height + row) * width + column] - range.lowerBound) * scale
-                pixels[(top + row) * gridWidth + left + column] = UInt8(max(0, min(255, value.rounded())))
-            }
-        }
-    }
-    return Image8(width: gridWidth, height: gridHeight, channels: 1, pixels: pixels)
 }

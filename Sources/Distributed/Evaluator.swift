@@ -33,24 +33,27 @@ public final class CheckpointExtractor: FeatureExtractor {
 
     public func extract(_ images: Tensor) -> (features: Tensor, logits: Tensor) { classifier.extract(images) }
 
-    /// Where the evaluator is: `explicit` if given, else `$GENTRAIN_EVALUATOR`, else `evaluators/<default>` in the
-    /// working folder, then in the folders above the gentrain binary (the checkout it was built in:
-    /// `<checkout>/.build/<triple>/<config>/gentrain`).
-    public static func locate(_ explicit: String?) throws -> String {
+    /// Where the evaluator is: `explicit` if given (`--evaluator`, or the job's `eval.evaluator`), else
+    /// `$GENTRAIN_EVALUATOR`, else `evaluators/<default>` in gentrain's shipped files (`<prefix>/share/gentrain` of
+    /// an installed gentrain, the checkout of one built there): never the working folder. A missing file is one line
+    /// naming every place looked at.
+    public static func locate(_ explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                              files: InstalledFiles = .current) throws -> String {
         if let explicit {
             guard FileManager.default.fileExists(atPath: explicit) else { throw TrainingError(message: "evaluator \(explicit): no such file") }
             return explicit
         }
-        var candidates: [String] = []
-        if let fromEnvironment = ProcessInfo.processInfo.environment["GENTRAIN_EVALUATOR"] { candidates.append(fromEnvironment) }
-        candidates.append(FileManager.default.currentDirectoryPath + "/evaluators/" + defaultFileName)
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            folder = folder.deletingLastPathComponent()
-            candidates.append(folder.appendingPathComponent("evaluators/" + defaultFileName).path)
+        if let fromEnvironment = environment["GENTRAIN_EVALUATOR"], !fromEnvironment.isEmpty {
+            guard FileManager.default.fileExists(atPath: fromEnvironment) else {
+                throw TrainingError(message: "evaluator \(fromEnvironment) (GENTRAIN_EVALUATOR): no such file")
+            }
+            return fromEnvironment
         }
+        let candidates = files.candidates("evaluators/" + defaultFileName)
         if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
-        throw TrainingError(message: "no evaluator found (looked at \(candidates.joined(separator: ", "))); give eval.evaluator or "
-                            + "--evaluator, set GENTRAIN_EVALUATOR, or train one with scripts/train-evaluator.sh")
+        let looked = candidates.isEmpty ? "no share/gentrain beside \(InstalledFiles.runningExecutable)" : candidates.joined(separator: ", ")
+        throw TrainingError(message: "no evaluator found (looked at \(looked); GENTRAIN_EVALUATOR is not set); give eval.evaluator or "
+                            + "--evaluator, set GENTRAIN_EVALUATOR, install gentrain with scripts/install.sh, or train one with "
+                            + "scripts/train-evaluator.sh")
     }
 }

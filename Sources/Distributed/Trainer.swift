@@ -56,6 +56,14 @@ public final class Trainer {
     var runIdentity = RunIdentity(name: "", continuesEarlierRun: false)
     /// A file this rank could not write: the next step's summary stops every rank after a checkpoint (exit code 74).
     var pendingWriteFailure: WriteError?
+    /// Tests: seconds this rank sleeps in each step's compute (`GENTRAIN_TEST_SLOW_RANK=rank:seconds`), making it the straggler.
+    lazy var slowRankDelay: Double? = {
+        let parts = (ProcessInfo.processInfo.environment["GENTRAIN_TEST_SLOW_RANK"] ?? "").split(separator: ":")
+        guard parts.count == 2, Int(parts[0]) == communicator.rank else { return nil }
+        return Double(parts[1])
+    }()
+    /// A collective that failed inside a forward or backward pass (synchronised batch normalisation's).
+    let failedCollective = FailedCollective()
 
     /// Loads the data and builds the replica (nothing is exchanged yet).
     public init(job: Job, communicator: Communicator, gentrainVersion: String) throws {
@@ -119,6 +127,7 @@ public final class Trainer {
         var progress = ProgressReporter(total: totalSteps, unit: "steps", interval: job.logEverySeconds, done: step)
         var permutation: (epoch: Int, order: [Int])?
         var lastCheckpoint = Date()
+        var rankTimes = RankTimes(worldSize: communicator.size)
         let random = CounterRandom(seed: job.seed)
         while step < totalSteps {
             try growIfDue(step: step)
@@ -128,26 +137,27 @@ public final class Trainer {
             let indices = schedule.indices(step: step, positions: positions, permutation: permutation?.order)
             let images = dataset.batch(indices, scaling: model.scaling)
             applyLearningRateSchedule(epoch: epoch)
-            let started = Date()
+            let started = Date(), collectivesBefore = watchdog.collectiveSeconds
+            if let delay = slowRankDelay { Thread.sleep(forTimeInterval: delay) }  // fault injection for the straggler tests
             let losses = try model.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)),
                                              context: stepContext(step: step, random: random))
+            // A collective inside a pass (synchronised batch statistics) cannot throw through the engine: it is recorded.
+            try failedCollective.rethrow()
             let nonFiniteGradient = firstNonFiniteGradient(model.groups)
-            let seconds = Date().timeIntervalSince(started)
+            let seconds = Date().timeIntervalSince(started), waited = watchdog.collectiveSeconds - collectivesBefore
             step += 1
             // One small collective per step: losses (shares sum to the global mean), stop and checkpoint requests, a file a
-            // rank could not write, timings.
+            // rank could not write, and each rank's compute and collective seconds in slots of its own.
             let names = losses.keys.sorted()
             let wantsCheckpoint = isReporter && job.checkpointEveryMinutes > 0 && Date().timeIntervalSince(lastCheckpoint) > job.checkpointEveryMinutes * 60
             let stopRequested = stopRequest.isRequested || step == stopAtStep
             var summary = names.map { Double(losses[$0]!) } + [stopRequested ? 1 : 0, wantsCheckpoint ? 1 : 0,
                                                                nonFiniteGradient == nil ? 0 : 1, pendingWriteFailure == nil ? 0 : 1]
+            summary += rankTimes.slots(rank: communicator.rank, computeSeconds: seconds - waited, waitSeconds: waited)
             try watchdog.guarded("all-reduce of the step summary", step: step) { () throws(MPIError) in
                 try communicator.allReduceSum(&summary, count: summary.count)
             }
-            var timings = [seconds, -seconds]
-            try watchdog.guarded("all-reduce of step times", step: step) { () throws(MPIError) in
-                try communicator.allReduceMaximum(&timings, count: 2)
-            }
+            let times = rankTimes.record(summary[(names.count + 4)...])
             let globalLosses = Dictionary(uniqueKeysWithValues: zip(names, summary.prefix(names.count)))
             if globalLosses.values.contains(where: { !$0.isFinite }) {
                 throw TrainingError(message: "step \(step): the loss is not finite (\(globalLosses.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", "))); "
@@ -165,9 +175,8 @@ public final class Trainer {
                 || (job.checkpointEverySteps > 0 && step % job.checkpointEverySteps == 0)
             if job.replicaCheckEvery > 0 && step % job.replicaCheckEvery == 0 { try checkReplicas(step: step) }
             if isReporter {
-                var record: [String: Any] = ["step": step, "epoch": Double(step) / Double(schedule.stepsPerEpoch),
-                                             "images_per_second": Double(stepBatch) / timings[0],
-                                             "step_seconds_slowest": timings[0], "step_seconds_fastest": -timings[1]]
+                var record = times.merging(["step": step, "epoch": Double(step) / Double(schedule.stepsPerEpoch),
+                                            "images_per_second": Double(stepBatch) / (times["step_seconds_slowest"] as! Double)]) { $1 }
                 for (name, value) in globalLosses { record[name] = value }
                 recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
                 let detail = "epoch \(epoch + 1) " + names.map { name in
@@ -185,6 +194,7 @@ public final class Trainer {
                 try evaluate(step: step, resources: evaluationResources, metrics: metrics)
             }
             if stopNow && step < totalSteps {
+                try reportRankTimes(rankTimes, step: step, metrics: metrics)
                 if isReporter { log("stop requested: checkpoint at step \(step) written; run again to continue (exit 75)") }
                 return .checkpointedForRestart
             }
@@ -193,6 +203,7 @@ public final class Trainer {
                 break
             }
         }
+        try reportRankTimes(rankTimes, step: step, metrics: metrics)
         if let finishing = model as? any FinalPass {
             let positions = BatchShare(of: schedule.perStep, rank: communicator.rank, worldSize: communicator.size).samples
             let indices = schedule.indices(step: step - 1, positions: positions, permutation: permutation?.order)
@@ -210,18 +221,38 @@ public final class Trainer {
                 recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
             }
             recordingWriteFailure(job.output) { try writePictures(pictures, suffix: "") }
-            recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output) }
+            recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output, sharedPanels: model.curvePanels) }
         }
         if pendingWriteFailure != nil { throw writeFailure(outcome: "the checkpoint of the last step is written") }
         return .finished
     }
 
+    /// The straggler report (every rank calls it): rank 0 logs it and records it in metrics.jsonl.
+    func reportRankTimes(_ times: RankTimes, step: Int, metrics: JSONLinesWriter?) throws {
+        guard let (lines, record) = try times.report(watchdog: watchdog, communicator: communicator, step: step) else { return }
+        for line in lines { log(line) }
+        recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
+    }
+
     /// The collectives and randomness of step `step` (0 for the first).
     func stepContext(step: Int, random: CounterRandom) -> StepContext {
-        StepContext(forward: ForwardContext(training: true, random: random, step: UInt64(step)),
-                    globalBatch: stepBatch, rank: communicator.rank, worldSize: communicator.size,
-                    reduceGradients: { [reducer] group in try reducer.reduce(group, step: step) },
-                    reduceSum: { [reducer] values in try reducer.sum(&values, step: step) })
+        var forward = ForwardContext(training: true, random: random, step: UInt64(step))
+        if job.batchNorm == "synchronized" && communicator.size > 1 {
+            forward.batchStatistics = ReplicaSum { [communicator, watchdog, failedCollective] values in
+                do {
+                    try watchdog.guarded("all-reduce of batch statistics", step: step + 1) { () throws(MPIError) in
+                        try communicator.allReduceSum(values.baseAddress!, count: values.count)
+                    }
+                } catch {
+                    failedCollective.record(error)
+                }
+            }
+        }
+        var context = StepContext(forward: forward, globalBatch: stepBatch, rank: communicator.rank, worldSize: communicator.size,
+                                  reduceGradients: { [reducer] group in try reducer.reduce(group, step: step) },
+                                  reduceSum: { [reducer] values in try reducer.sum(&values, step: step) })
+        context.microBatches = job.accumulate
+        return context
     }
 
     /// Sets each optimizer's learning rate for `epoch` from its job schedule.
@@ -293,7 +324,8 @@ public final class Trainer {
             let shape = picture.images.shape
             let bytes = picture.images.scalars.map(model.scaling.byte)
             try captionedGrid(bytes, imageHeight: shape[2], imageWidth: shape[3], columns: picture.columns, scale: 3,
-                              title: picture.title + titleSuffix, captions: picture.captions)
+                              title: picture.title + titleSuffix, captions: picture.captions, columnCaptions: picture.columnCaptions,
+                              rowCaptions: picture.rowCaptions)
                 .writePNG(to: job.output + "/" + picture.name + suffix + ".png")
         }
     }
@@ -345,4 +377,21 @@ func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     var hash: UInt64 = 0xCBF2_9CE4_8422_2325
     for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
     return hash
+}
+
+/// The first error of a collective run inside the engine's passes, where nothing can throw: the trainer rethrows it
+/// after the step.
+final class FailedCollective {
+    private var error: (any Error)?
+
+    func record(_ error: any Error) {
+        if self.error == nil { self.error = error }
+    }
+
+    func rethrow() throws {
+        if let error {
+            self.error = nil
+            throw error
+        }
+    }
 }

@@ -184,7 +184,8 @@ extension Trainer {
     func saveCheckpoint(step: Int) throws {
         let scale = 1 / Float(communicator.size)
         for group in model.groups {
-            for entry in group.stateEntries where entry.agreement == .averagedAtCheckpoints {
+            // Synchronised batch statistics are the same on every rank already.
+            for entry in group.stateEntries where entry.agreement == .averagedAtCheckpoints && job.batchNorm == "per_rank" {
                 let values = group.state.pointer + entry.offset
                 try communicator.allReduceSum(values, count: entry.count)
                 for index in 0..<entry.count { values[index] *= scale }

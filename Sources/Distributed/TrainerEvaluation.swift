@@ -185,7 +185,7 @@ extension Trainer {
         record["eval_seconds"] = Date().timeIntervalSince(started)
         recordingWriteFailure(job.output + "/metrics.jsonl") { try metrics?.write(record) }
         log("evaluation at step \(step): " + describeEvaluation(record))
-        recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output) }
+        recordingWriteFailure(job.output + "/curves.png") { try writeCurves(runFolder: job.output, sharedPanels: model.curvePanels) }
         let pictures = try model.evaluationPictures(random: evaluationRandom(seed: job.seed))
         recordingWriteFailure(job.output) { try writePictures(pictures, suffix: String(format: "-step-%08d", step), titleSuffix: ", step \(step)") }
     }

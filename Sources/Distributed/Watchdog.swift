@@ -16,8 +16,11 @@ public final class CollectiveWatchdog: CollectiveObserver, @unchecked Sendable {
     private var step = 0
     private var collective: String?
     private var started = Date()
+    private var startedNanoseconds: UInt64 = 0
     private let deadline: TimeInterval
     private let rank: Int
+    private var secondsByPhase: [String: Double] = [:]
+    private var totalSeconds: Double = 0
 
     /// Starts watching; `deadline` in seconds. Install it as the communicator's `observer`.
     public init(deadline: TimeInterval, rank: Int) {
@@ -51,13 +54,32 @@ public final class CollectiveWatchdog: CollectiveObserver, @unchecked Sendable {
         lock.lock()
         collective = function
         started = Date()
+        startedNanoseconds = DispatchTime.now().uptimeNanoseconds
         lock.unlock()
     }
 
     public func collectiveDidFinish() {
+        let finished = DispatchTime.now().uptimeNanoseconds
         lock.lock()
+        let seconds = Double(finished - startedNanoseconds) / 1e9
+        secondsByPhase[phase ?? collective ?? "other collectives", default: 0] += seconds
+        totalSeconds += seconds
         collective = nil
         lock.unlock()
+    }
+
+    /// Seconds this rank has spent inside collectives (moving data, or waiting for the other ranks to arrive).
+    public var collectiveSeconds: Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return totalSeconds
+    }
+
+    /// `collectiveSeconds` by the phase `guarded` named (the MPI call's name outside any phase).
+    public var collectiveSecondsByPhase: [String: Double] {
+        lock.lock()
+        defer { lock.unlock() }
+        return secondsByPhase
     }
 
     private func checkDeadline() {

@@ -59,6 +59,8 @@ public struct Job: Codable, Equatable, Sendable {
     public var steps: Int?
     public var epochs: Int?
     public var batchSize: Int
+    /// Micro-batches each rank's share of a step is split into, gradients summed over them before the one reduction.
+    public var accumulate: Int = 1
     public var seed: UInt64
     /// Optimizer per parameter group (the model's schema names the groups).
     public var optimizers: [String: OptimizerSpec]
@@ -67,6 +69,9 @@ public struct Job: Codable, Equatable, Sendable {
     public var hostfile: String?
     public var threadsPerRank: Int
     public var bucketMegabytes: Double
+    /// Batch normalisation's statistics: `synchronized` (over the global batch, summed across ranks in the forward and
+    /// backward passes: N ranks train as one) or `per_rank` (each rank's share alone, as PyTorch's plain BatchNorm).
+    public var batchNorm: String = "synchronized"
     public var deadlineSeconds: Double
     public var replicaCheckEvery: Int
     public var checkpointEverySteps: Int
@@ -119,7 +124,17 @@ public struct Job: Codable, Equatable, Sendable {
             if key == "train.epochs" { tree = tree.removing(["train", "steps"]) }
             tree = try tree.setting(key.split(separator: ".").map(String.init), to: parsed)
         }
-        return try Job(tree, models: models)
+        var job = try Job(tree, models: models)
+        job.locateFiles(in: .current)
+        return job
+    }
+
+    /// Resolves the data and evaluator paths written relative to the working folder that are not there to gentrain's
+    /// shipped copies (`InstalledFiles.resolve(jobPath:)`), so an example job runs from any folder.
+    public mutating func locateFiles(in files: InstalledFiles) {
+        dataPath = files.resolve(jobPath: dataPath)
+        domains = domains?.map { DomainSpec(path: files.resolve(jobPath: $0.path), classes: $0.classes) }
+        evaluatorPath = evaluatorPath.map(files.resolve(jobPath:))
     }
 
     /// Validates a parsed job tree; `model.kind` must name one of `models`.
@@ -196,7 +211,7 @@ public struct Job: Codable, Equatable, Sendable {
         sampling = try data?.string("sampling", allowed: ["epoch", "with_replacement"]) ?? schema.data.sampling
 
         guard let train = try root.mapping("train") else { throw root.missing("train") }
-        try train.checkKeys(["epochs", "steps", "batch_size", "optimizer", "optimizers", "seed"])
+        try train.checkKeys(["epochs", "steps", "batch_size", "accumulate", "optimizer", "optimizers", "seed"])
         steps = try train.integer("steps", in: 1...100_000_000)
         epochs = try train.integer("epochs", in: 1...1_000_000)
         if steps != nil && epochs != nil {
@@ -211,6 +226,13 @@ public struct Job: Codable, Equatable, Sendable {
         if schema.data.realImagesPerStep == .halfBatch && batchSize % 2 != 0 {
             throw JobError(location: train.value("batch_size")?.location ?? train.location, key: "train.batch_size",
                            message: "a \(kind) step uses half the batch real and half generated: use an even batch size")
+        }
+        accumulate = try train.integer("accumulate", in: 1...65_536) ?? 1
+        if accumulate > 1 && !schema.accumulates {
+            throw JobError(location: train.value("accumulate")!.location, key: "train.accumulate",
+                           message: schema.data.realImagesPerStep == .wholeDataset
+                               ? "a \(kind) step sums statistics over every sample in one pass: remove train.accumulate"
+                               : "a \(kind) step does not split into micro-batches (batch statistics, or a loss over the whole batch): remove train.accumulate")
         }
         seed = UInt64(try train.integer("seed", in: 0...Int.max) ?? 1)
         // Each group starts from its model's default optimizer, then train.optimizer, then train.optimizers.<group>.
@@ -227,11 +249,12 @@ public struct Job: Codable, Equatable, Sendable {
         self.optimizers = optimizers
 
         let distributed = try root.mapping("distributed")
-        try distributed?.checkKeys(["ranks", "threads_per_rank", "bucket_mb", "deadline_s", "replica_check_every", "hostfile"])
+        try distributed?.checkKeys(["ranks", "threads_per_rank", "bucket_mb", "deadline_s", "replica_check_every", "hostfile", "batch_norm"])
         ranks = try distributed?.integer("ranks", in: 1...4096) ?? 1
         hostfile = try distributed?.string("hostfile")
         threadsPerRank = try distributed?.integer("threads_per_rank", in: 1...256) ?? 1
         bucketMegabytes = try distributed?.number("bucket_mb", in: 0.001...1024) ?? 4
+        batchNorm = try distributed?.string("batch_norm", allowed: ["synchronized", "per_rank"]) ?? "synchronized"
         deadlineSeconds = try distributed?.number("deadline_s", in: 1...86_400) ?? 60
         replicaCheckEvery = try distributed?.integer("replica_check_every", in: 0...1_000_000) ?? 100
 

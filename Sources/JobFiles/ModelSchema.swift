@@ -178,14 +178,19 @@ public struct ModelSchema: Sendable, Equatable {
     public let data: DataSchema
     /// Metrics the model can report, in the order a default evaluation reports them.
     public let metrics: [String]
+    /// Whether its step splits a rank's share into micro-batches (`train.accumulate`) with the same gradients: true
+    /// when its losses are sums over samples (no batch statistics, no loss coupling the batch).
+    public let accumulates: Bool
 
-    public init(name: String, summary: String, options: [OptionSchema], groups: [GroupSchema], data: DataSchema, metrics: [String]) {
+    public init(name: String, summary: String, options: [OptionSchema], groups: [GroupSchema], data: DataSchema, metrics: [String],
+                accumulates: Bool = false) {
         self.name = name
         self.summary = summary
         self.options = options
         self.groups = groups
         self.data = data
         self.metrics = metrics
+        self.accumulates = accumulates
     }
 
     /// The option `name`'s schema (a programmer error when the model did not declare it).

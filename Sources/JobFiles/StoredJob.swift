@@ -23,7 +23,7 @@ extension Job {
     }
 
     /// Differences from `other` by field name, ignoring evaluation settings and what does not change the trained numbers (world
-    /// size, threads, bucket size, deadlines, logging, checkpoint and replica-check intervals, the run folder's
+    /// size, micro-batches, threads, bucket size, deadlines, logging, checkpoint and replica-check intervals, the run folder's
     /// path, the number of steps or epochs): what `--resume auto` must refuse.
     public func differences(from other: Job) -> [String] {
         var mine = self, theirs = other
@@ -36,6 +36,8 @@ extension Job {
         mine.logEverySeconds = 0; theirs.logEverySeconds = 0
         mine.deadlineSeconds = 0; theirs.deadlineSeconds = 0
         mine.bucketMegabytes = 0; theirs.bucketMegabytes = 0
+        // Micro-batches sum the same gradients in another order (as a world size does).
+        mine.accumulate = 1; theirs.accumulate = 1
         mine.replicaCheckEvery = 0; theirs.replicaCheckEvery = 0
         mine.checkpointEverySteps = 0; theirs.checkpointEverySteps = 0
         mine.checkpointEveryMinutes = 0; theirs.checkpointEveryMinutes = 0

@@ -25,6 +25,9 @@ public struct BatchRequest: Sendable {
     /// The folder `gentrain sbatch` ran in: the job starts there.
     public var submitFolder: String
     public var version: String
+    /// An environment module (`gentrain/0.1.0`) the script loads; it then runs the `gentrain` that module puts on
+    /// `PATH` instead of `gentrain`'s absolute path.
+    public var module: String?
 
     public init(jobPath: String, gentrain: String, jobName: String, runFolder: String, nodes: Int, tasksPerNode: Int, threadsPerRank: Int,
                 submitFolder: String, version: String) {
@@ -41,14 +44,29 @@ public struct BatchRequest: Sendable {
 
     /// The `gentrain run` line both schedulers' scripts end with; `mpiArguments` go after `--`.
     func runLine(mpiArguments: [String] = []) -> String {
-        var words = [gentrain, "run", jobPath, "--ranks", "\(nodes * tasksPerNode)", "--threads-per-rank", "\(threadsPerRank)"]
+        var words = [module == nil ? gentrain : "gentrain", "run", jobPath, "--ranks", "\(nodes * tasksPerNode)", "--threads-per-rank", "\(threadsPerRank)"]
         if maxRestarts > 0 { words += ["--max-restarts", "\(maxRestarts)"] }
         for override in overrides { words += ["--set", override] }
         if !mpiArguments.isEmpty { words += ["--"] + mpiArguments }
         return "exec " + words.map(shellQuoted).joined(separator: " ")
     }
 
+    /// The lines that load `module` (none without one). A batch shell that lacks the `module` command (it is a shell
+    /// function that a login shell defines) reads the site's /etc/profile, whose profile.d defines it (Lmod's, or
+    /// Environment Modules').
+    var moduleLines: [String] {
+        guard let module else { return [] }
+        return [
+            "# gentrain from the module \(module) (gentrain \(version) wrote this script with --module).",
+            "command -v module >/dev/null 2>&1 || . /etc/profile",
+            "module load \(shellQuoted(module)) || { echo \"gentrain: cannot load the module \(module)\" >&2; exit 1; }",
+        ]
+    }
+
     func validate() throws(LaunchError) {
+        if let module, module.isEmpty || module.contains(where: { $0.isWhitespace || $0 == "'" || $0 == "\"" }) {
+            throw LaunchError("--module '\(module)': a module name such as gentrain/\(version), without spaces or quotes")
+        }
         guard nodes >= 1, tasksPerNode >= 1, threadsPerRank >= 1 else { throw LaunchError("nodes, tasks per node and threads must be at least 1") }
         if let time, time.isEmpty || time.contains(where: { !($0.isNumber || $0 == ":" || $0 == "-") }) {
             throw LaunchError("--time '\(time)': use minutes, HH:MM:SS or D-HH:MM:SS")
@@ -79,8 +97,8 @@ public func sbatchScript(_ request: BatchRequest) throws(LaunchError) -> String 
         "#SBATCH --chdir=\(request.submitFolder)",
         "# On USR1 (or scancel -b -s TERM), gentrain run checkpoints, requeues this job, and it resumes.",
         "echo \"gentrain: Slurm job $SLURM_JOB_ID, restart ${SLURM_RESTART_COUNT:-0}, on $SLURM_JOB_NODELIST\"",
-        request.runLine(),
     ]
+    lines += request.moduleLines + [request.runLine()]
     return lines.joined(separator: "\n") + "\n"
 }
 
@@ -105,8 +123,8 @@ public func qsubScript(_ request: BatchRequest) throws(LaunchError) -> String {
         "# SIGTERM (preemption, walltime): gentrain run checkpoints and exits with 75; ask for kill_delay >= 90 s.",
         "cd \(shellQuoted(request.submitFolder))",
         "echo \"gentrain: PBS job $PBS_JOBID on $(sort -u \"$PBS_NODEFILE\" | tr '\\n' ' ')\"",
-        // The node file lists each host once per core: place `tasksPerNode` ranks on each host.
-        request.runLine(mpiArguments: request.threadsPerRank > 1 ? ["--map-by", "ppr:\(request.tasksPerNode):node"] : []),
     ]
+    // The node file lists each host once per core: place `tasksPerNode` ranks on each host.
+    lines += request.moduleLines + [request.runLine(mpiArguments: request.threadsPerRank > 1 ? ["--map-by", "ppr:\(request.tasksPerNode):node"] : [])]
     return lines.joined(separator: "\n") + "\n"
 }

@@ -12,12 +12,14 @@ struct BatchOptions: ParsableArguments {
     @Option(help: "BLAS threads per rank (default: the job's).") var threadsPerRank: Int?
     @Option(help: "Restarts of a job that dies, within one allocation.") var maxRestarts = 0
     @Option(help: "Write the script to this file (default: print it).") var output: String?
+    @Option(help: ArgumentHelp("Load this environment module in the script (e.g. gentrain/\(gentrainVersion), as scripts/install.sh names it) and run the gentrain it puts on PATH.",
+                               valueName: "name")) var module: String?
 
     /// The request, with absolute paths; creates the run folder (the scheduler writes its log there).
     func request(tasksPerNode: Int, time: String?, queue: String?) throws -> BatchRequest {
         let jobPath = absolutePath(job)
         let loaded = try ModelRegistry.loadJob(path: jobPath, overrides: overrides)
-        var request = BatchRequest(jobPath: jobPath, gentrain: URL(fileURLWithPath: absolutePath(CommandLine.arguments[0])).resolvingSymlinksInPath().path,
+        var request = BatchRequest(jobPath: jobPath, gentrain: InstalledFiles.runningExecutable,
                                    jobName: loaded.name, runFolder: absolutePath(loaded.output), nodes: nodes, tasksPerNode: tasksPerNode,
                                    threadsPerRank: threadsPerRank ?? loaded.threadsPerRank,
                                    submitFolder: FileManager.default.currentDirectoryPath, version: gentrainVersion)
@@ -25,6 +27,7 @@ struct BatchOptions: ParsableArguments {
         request.queue = queue
         request.overrides = overrides
         request.maxRestarts = maxRestarts
+        request.module = module
         try FileManager.default.createDirectory(atPath: request.runFolder, withIntermediateDirectories: true)
         return request
     }

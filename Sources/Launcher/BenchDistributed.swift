@@ -4,6 +4,7 @@ import DataIO
 import DistributedTraining
 import Evaluation
 import Foundation
+import JobFiles
 import LaunchPlanning
 import Models
 import TensorCore
@@ -15,7 +16,7 @@ extension Bench {
         guard let mpirun = findExecutable("mpirun", path: environment["PATH"], isExecutable: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw ValidationError("mpirun not found on PATH")
         }
-        let binary = URL(fileURLWithPath: absolutePath(CommandLine.arguments[0])).resolvingSymlinksInPath().path
+        let binary = InstalledFiles.runningExecutable
         var childEnvironment = environment
         if getuid() == 0 { childEnvironment.merge(["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"]) { $1 } }
         /// Every JSON line of one mpirun (one per message size for an allreduce sweep).

@@ -201,9 +201,7 @@ struct Run: ParsableCommand {
         guard let mpirun = findExecutable("mpirun", path: environment["PATH"], isExecutable: isExecutable) else {
             throw LaunchError("mpirun not found on PATH (install openmpi-bin: apt-get install -y openmpi-bin)")
         }
-        let gentrain = URL(fileURLWithPath: CommandLine.arguments[0].contains("/") ? absolutePath(CommandLine.arguments[0])
-                           : findExecutable(CommandLine.arguments[0], path: environment["PATH"], isExecutable: isExecutable) ?? CommandLine.arguments[0])
-            .resolvingSymlinksInPath().path
+        let gentrain = InstalledFiles.runningExecutable
         guard isExecutable(gentrain) else { throw LaunchError("cannot find the gentrain binary itself (\(gentrain))") }
         var files: [String: String] = [:]
         for path in hostfiles + [environment["PBS_NODEFILE"]].compactMap({ $0 }) {

@@ -61,7 +61,7 @@ public final class Autoencoder: TrainableModel {
             options: [.integer("latent", default: 32, in: 1...4096, help: "size of the latent code z")],
             groups: [GroupSchema("model", optimizer: .adam())],
             data: .images(scale: "unit", sampling: "epoch"),
-            metrics: ["loss"]),
+            metrics: ["loss"], accumulates: true),
         make: { Autoencoder(seed: $0.seed, latentSize: $0.integer("latent"), optimizer: $0.optimizer("model")) })
 
     public let latentSize: Int
@@ -95,7 +95,7 @@ public final class Autoencoder: TrainableModel {
 
     public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
         let share = context.share(of: context.globalBatch)
-        let meanLoss = try context.descend(group) { loss(batch.images, weight: share.meanWeight) }
+        let meanLoss = try context.descend(group, over: share) { piece in loss(batch.images.rows(piece.rows), weight: piece.meanWeight) }
         return ["loss": meanLoss]
     }
 
@@ -104,8 +104,8 @@ public final class Autoencoder: TrainableModel {
     /// The examples (ten) above their reconstructions, and the 11-step strip between the first two.
     public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {
         let decoded = withoutGradient { decode(encode(Variable(examples))).value }
-        return [Picture(name: "reconstructions", title: "top: training images, bottom: their reconstructions",
-                        images: concatenateBatches([examples, decoded]), columns: examples.shape[0])]
+        return [Picture(name: "reconstructions", title: "training images and their reconstructions",
+                        images: concatenateBatches([examples, decoded]), columns: examples.shape[0], rowCaptions: ["image", "decoded"])]
             + interpolationPicture(examples, interpolate)
     }
 
@@ -146,7 +146,7 @@ func interpolationPicture(_ examples: Tensor, _ interpolate: (Tensor, Tensor, In
     guard examples.shape[0] >= 2 else { return [] }
     let (first, second) = withoutGradient { (slice(Variable(examples), axis: 0, range: 0..<1).value, slice(Variable(examples), axis: 0, range: 1..<2).value) }
     return [Picture(name: "interpolation", title: "decoded (1 - a) z1 + a z2 between the latents of two training images",
-                    images: interpolate(first, second, 11), columns: 11, captions: (0...10).map { String(format: "%.1f", Double($0) / 10) })]
+                    images: interpolate(first, second, 11), columns: 11, columnCaptions: (0...10).map { String(format: "a = %.1f", Double($0) / 10) })]
 }
 
 /// Stacks `[1, ...]`-or-larger batches along the batch axis.

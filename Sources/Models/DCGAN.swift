@@ -72,7 +72,7 @@ public final class DCGAN: TrainableModel {
             groups: [GroupSchema("generator", optimizer: .adam(learningRate: 2e-4, beta1: 0.5)),
                      GroupSchema("discriminator", optimizer: .adam(learningRate: 2e-4, beta1: 0.5))],
             data: .images(scale: "symmetric", sampling: "with_replacement", realImagesPerStep: .halfBatch),
-            metrics: ["fid", "kid", "is"]),
+            metrics: ["fid", "kid", "is"], accumulates: true),
         make: {
             DCGAN(seed: $0.seed, latentSize: $0.integer("latent"), generatorOptimizer: $0.optimizer("generator"),
                   discriminatorOptimizer: $0.optimizer("discriminator"))
@@ -109,25 +109,29 @@ public final class DCGAN: TrainableModel {
     /// D on this rank's real images (label 1), D on as many generated ones (label 0), then G through the frozen D.
     public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
         let real = context.share(of: context.globalBatch / 2)
-        let realLoss = try context.descend(discriminatorGroup) {
-            binaryCrossEntropy(logits: discriminator(Variable(batch.images), context: context.forward(samples: real.samples, phase: 0, phases: 3)),
-                               targets: Tensor(repeating: 1, shape: [real.count, 1])) * real.meanWeight
+        let realLoss = try context.descend(discriminatorGroup, over: real) { piece in
+            binaryCrossEntropy(logits: discriminator(Variable(batch.images.rows(piece.rows)), context: context.forward(samples: piece.samples, phase: 0, phases: 3)),
+                               targets: Tensor(repeating: 1, shape: [piece.count, 1])) * piece.meanWeight
         }
-        let fake = withoutGradient { generator(Variable(latents(context, samples: real.samples, phase: 1))).value }
-        let fakeLoss = try context.descend(discriminatorGroup) {
-            binaryCrossEntropy(logits: discriminator(Variable(fake), context: context.forward(samples: real.samples, phase: 1, phases: 3)),
-                               targets: Tensor(zeros: [real.count, 1])) * real.meanWeight
+        let fakeLoss = try context.descend(discriminatorGroup, over: real) { piece in
+            let fake = withoutGradient { generator(Variable(latents(context, samples: piece.samples, phase: 1))).value }
+            return binaryCrossEntropy(logits: discriminator(Variable(fake), context: context.forward(samples: piece.samples, phase: 1, phases: 3)),
+                                      targets: Tensor(zeros: [piece.count, 1])) * piece.meanWeight
         }
         let generated = context.share(of: context.globalBatch)
-        let generatorLoss = try context.descend(generatorGroup, freezing: [discriminatorGroup]) {
-            let images = generator(Variable(latents(context, samples: generated.samples, phase: 2)))
-            return binaryCrossEntropy(logits: discriminator(images, context: context.forward(samples: generated.samples, phase: 2, phases: 3)),
-                                      targets: Tensor(repeating: 1, shape: [generated.count, 1])) * generated.meanWeight
+        let generatorLoss = try context.descend(generatorGroup, freezing: [discriminatorGroup], over: generated) { piece in
+            let images = generator(Variable(latents(context, samples: piece.samples, phase: 2)))
+            return binaryCrossEntropy(logits: discriminator(images, context: context.forward(samples: piece.samples, phase: 2, phases: 3)),
+                                      targets: Tensor(repeating: 1, shape: [piece.count, 1])) * piece.meanWeight
         }
         return ["d_loss_real": realLoss, "d_loss_fake": fakeLoss, "g_loss": generatorLoss]
     }
 
     // MARK: - Pictures and samples
+
+    public var curvePanels: [CurvePanel] {
+        [CurvePanel(title: "binary cross-entropy per image", series: [("d_loss_real", "D real"), ("d_loss_fake", "D fake"), ("g_loss", "G")])]
+    }
 
     public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {
         [Picture(name: "samples", title: "40 samples of the generator", images: sample(count: 40, random: random), columns: 10)]

@@ -121,8 +121,8 @@ public struct TrainingBatch {
     }
 }
 
-/// A picture a model asks for: a grid of images under a title, each image optionally captioned, written as
-/// `<name>.png` (at an evaluation, `<name>-step-N.png`, its title followed by the step).
+/// A picture a model asks for: a grid of images (scaled 3x) under a title, each image, column or row optionally
+/// captioned, written as `<name>.png` (at an evaluation, `<name>-step-N.png`, its title followed by the step).
 public struct Picture {
     public let name: String
     /// What the picture shows, e.g. "40 samples decoded from z ~ N(0, I)".
@@ -132,13 +132,32 @@ public struct Picture {
     public let columns: Int
     /// One caption above each image, or none.
     public let captions: [String]
+    /// One caption above each column (a mixing weight), or none.
+    public let columnCaptions: [String]
+    /// One caption left of each row (a class name), or none.
+    public let rowCaptions: [String]
 
-    public init(name: String, title: String, images: Tensor, columns: Int, captions: [String] = []) {
+    public init(name: String, title: String, images: Tensor, columns: Int, captions: [String] = [], columnCaptions: [String] = [],
+                rowCaptions: [String] = []) {
         self.name = name
         self.title = title
         self.images = images
         self.columns = columns
         self.captions = captions
+        self.columnCaptions = columnCaptions
+        self.rowCaptions = rowCaptions
+    }
+}
+
+/// Losses of a step that share one panel of the run's curves, with a legend (a GAN's D real, D fake and G).
+public struct CurvePanel: Sendable {
+    public let title: String
+    /// The keys `trainStep` returns, each with its name in the legend, in drawing order.
+    public let series: [(key: String, name: String)]
+
+    public init(title: String, series: [(key: String, name: String)]) {
+        self.title = title
+        self.series = series
     }
 }
 
@@ -163,11 +182,14 @@ public protocol TrainableModel: AnyObject {
     /// step as after its last. It must follow from values every rank shares (statistics summed across ranks) and from
     /// the model's checkpointed state, so that every rank stops at the same step and a resumed run knows. False by default.
     var hasConverged: Bool { get }
+    /// Losses drawn together in curves.png; a loss in none of them gets a panel of its own. None by default.
+    var curvePanels: [CurvePanel] { get }
 }
 
 extension TrainableModel {
     public func finalReport(random: CounterRandom) throws -> (lines: [String], record: [String: Any]) { ([], [:]) }
     public var hasConverged: Bool { false }
+    public var curvePanels: [CurvePanel] { [] }
 }
 
 /// A fitted model that cannot do what was asked (a covariance that is not positive definite, say), with what to do.
@@ -249,6 +271,9 @@ public struct StepContext {
     public var globalBatch: Int
     public var rank: Int
     public var worldSize: Int
+    /// Forward and backward passes a gradient step takes over this rank's share (`train.accumulate`), one micro-batch each,
+    /// before its gradients are summed across ranks once.
+    public var microBatches: Int = 1
     /// Sums a group's gradients across ranks in place.
     let reduceGradients: (ParameterGroup) throws -> Void
     /// Sums values across ranks in place.
@@ -283,15 +308,32 @@ public struct StepContext {
 
     /// One gradient step of `group`: its gradients zeroed, `loss` (this rank's part of the global loss, weighted
     /// by a `BatchShare`) built with `frozen` groups as constants and back-propagated, the gradients summed
-    /// across ranks, then its optimizer's update. Returns this rank's part of the loss.
+    /// across ranks, then its optimizer's update. Returns this rank's part of the loss. A step that cannot be split
+    /// into micro-batches (its loss couples the whole batch) takes this form; the job reader refuses `train.accumulate`
+    /// for models that do not declare `ModelSchema.accumulates`.
     @discardableResult
     public func descend(_ group: ParameterGroup, freezing frozen: [ParameterGroup] = [], loss: () throws -> Variable) throws -> Float {
+        precondition(microBatches == 1, "descend(_:loss:) of a step run in \(microBatches) micro-batches")
+        return try descend(group, freezing: frozen, over: BatchShare(of: 1, rank: 0, worldSize: 1)) { _ in try loss() }
+    }
+
+    /// One gradient step of `group` over `share` in `microBatches` pieces: its gradients zeroed, then for each piece
+    /// `loss(piece)` (that piece's part of the global loss, weighted by the piece's `meanWeight` or `sumWeight`) built
+    /// with `frozen` groups as constants and back-propagated, adding into the gradients; then the gradients summed
+    /// across ranks once and its optimizer's update. Only one piece's graph is alive at a time. Returns this rank's
+    /// part of the loss (the pieces' sum).
+    @discardableResult
+    public func descend(_ group: ParameterGroup, freezing frozen: [ParameterGroup] = [], over share: BatchShare,
+                        loss: (MicroBatch) throws -> Variable) throws -> Float {
         guard let optimizer = group.optimizer else { fatalError("group \(group.name) has no optimizer to descend with") }
         group.zeroGradients()
-        let value = try freezingAll(frozen[...]) {
-            let loss = try loss()
-            loss.backward()
-            return loss.value.scalar
+        var value: Float = 0
+        for piece in share.microBatches(microBatches) {
+            value += try freezingAll(frozen[...]) {
+                let loss = try loss(piece)
+                loss.backward()
+                return loss.value.scalar
+            }
         }
         try reduceGradients(group)
         optimizer.step(group)

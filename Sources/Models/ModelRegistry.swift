@@ -62,13 +62,15 @@ extension ModelRegistry {
             case .halfBatch: "B/2 real images a step (B must be even)"
             case .wholeDataset: "every sample once a step, each rank its share (no `train.batch_size`)"
             }
+            let accumulation = schema.data.realImagesPerStep == .wholeDataset ? ""
+                : schema.accumulates ? "; `train.accumulate` splits a step into micro-batches" : "; its step does not split into micro-batches"
             let samples = switch schema.data.samples {
             case .images: "28x28 images"
             case .sequences: "sequences of T steps of D values: `data.dataset: sequences` (`.npy` [N, T, D]) or images read row by row (28 steps of 28 pixels)"
             default: "rows of numbers: a table (`data.dataset: table`, `.npy` [N, D] or CSV with a header) or images as 784 values"
             }
             lines += ["", "- parameter groups and their default optimizers: \(groups)",
-                      "- data: \(samples); `data.scale` \(schema.data.scale), `data.sampling` \(schema.data.sampling); \(perStep)",
+                      "- data: \(samples); `data.scale` \(schema.data.scale), `data.sampling` \(schema.data.sampling); \(perStep)\(accumulation)",
                       "- metrics: " + (schema.metrics.isEmpty ? "none (its fit is in the log and metrics.jsonl)" : schema.metrics.map { "`\($0)`" }.joined(separator: ", "))]
             return lines.joined(separator: "\n")
         }.joined(separator: "\n\n") + "\n"

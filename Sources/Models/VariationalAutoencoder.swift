@@ -18,7 +18,7 @@ public final class VariationalAutoencoder: TrainableModel {
             ],
             groups: [GroupSchema("model", optimizer: .adam())],
             data: .images(scale: "unit", sampling: "epoch"),
-            metrics: ["fid", "kid", "is", "loss"]),
+            metrics: ["fid", "kid", "is", "loss"], accumulates: true),
         make: {
             VariationalAutoencoder(seed: $0.seed, latentSize: $0.integer("latent"), noiseScale: Float($0.number("noise_scale")),
                                    optimizer: $0.optimizer("model"))
@@ -73,16 +73,21 @@ public final class VariationalAutoencoder: TrainableModel {
 
     public func trainStep(_ batch: TrainingBatch, context: StepContext) throws -> [String: Float] {
         let share = context.share(of: context.globalBatch)
-        var terms: (reconstruction: Variable, divergence: Variable)?
-        let total = try context.descend(group) {
-            let (total, reconstruction, divergence) = loss(batch.images, context: context.forward(samples: share.samples), weight: share.sumWeight)
-            terms = (reconstruction, divergence)
-            return total
+        var reconstruction: Float = 0, divergence: Float = 0
+        let total = try context.descend(group, over: share) { piece in
+            let terms = loss(batch.images.rows(piece.rows), context: context.forward(samples: piece.samples), weight: piece.sumWeight)
+            reconstruction += terms.reconstruction.value.scalar
+            divergence += terms.divergence.value.scalar
+            return terms.total
         }
-        return ["loss": total, "reconstruction": terms!.reconstruction.value.scalar, "kl": terms!.divergence.value.scalar]
+        return ["loss": total, "reconstruction": reconstruction, "kl": divergence]
     }
 
     // MARK: - Pictures
+
+    public var curvePanels: [CurvePanel] {
+        [CurvePanel(title: "negative ELBO per image", series: [("loss", "reconstruction + KL"), ("reconstruction", "reconstruction")])]
+    }
 
     /// Samples decoded from z ~ N(0, I), and the 11-step strip between the first two examples' means.
     public func finalPictures(examples: Tensor, random: CounterRandom) -> [Picture] {

@@ -24,3 +24,39 @@ public struct BatchShare: Sendable, Equatable {
     /// `1 / total`: turns a sum over this rank's samples into its part of the global mean.
     public var sumWeight: Float { 1 / Float(total) }
 }
+
+/// A contiguous piece of a rank's share that one forward and backward pass takes when a step accumulates gradients
+/// over several passes (`train.accumulate`): the weights stay those of the whole global batch, so the pieces' losses
+/// and gradients add up to the undivided step's.
+public struct MicroBatch: Sendable, Equatable {
+    /// Rows of the rank's batch tensor (0 = the share's first sample).
+    public let rows: Range<Int>
+    /// Global indices of these samples (what noise and dropout are drawn for).
+    public let samples: Range<Int>
+    /// Samples across all ranks and pieces.
+    public let total: Int
+
+    public var count: Int { rows.count }
+
+    /// `n_piece / total`: turns a mean over these samples into their part of the global mean.
+    public var meanWeight: Float { Float(count) / Float(total) }
+
+    /// `1 / total`: turns a sum over these samples into their part of the global mean.
+    public var sumWeight: Float { 1 / Float(total) }
+}
+
+extension BatchShare {
+    /// The share as one piece (no accumulation).
+    public var whole: MicroBatch { MicroBatch(rows: 0..<count, samples: samples, total: total) }
+
+    /// The share split into `pieces` contiguous micro-batches, as even as possible and in order; empty pieces (a share
+    /// smaller than `pieces`) are left out.
+    public func microBatches(_ pieces: Int) -> [MicroBatch] {
+        precondition(pieces >= 1, "microBatches(\(pieces))")
+        return (0..<pieces).compactMap { piece in
+            let rows = BatchShare(of: count, rank: piece, worldSize: pieces).samples
+            guard !rows.isEmpty else { return nil }
+            return MicroBatch(rows: rows, samples: (samples.lowerBound + rows.lowerBound)..<(samples.lowerBound + rows.upperBound), total: total)
+        }
+    }
+}

@@ -157,7 +157,8 @@ public final class BatchNormalization {
 
     public func callAsFunction(_ x: Variable, context: ForwardContext) -> Variable {
         batchNorm(x, gamma: gamma.variable, beta: beta.variable, runningMean: runningMean.value,
-                  runningVariance: runningVariance.value, training: context.training, momentum: momentum, epsilon: epsilon)
+                  runningVariance: runningVariance.value, training: context.training, momentum: momentum, epsilon: epsilon,
+                  synchronizing: context.batchStatistics)
     }
 }
 

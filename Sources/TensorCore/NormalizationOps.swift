@@ -2,39 +2,68 @@
 // Shape legend: x [N, C, H, W] (or [N, C] for batch norm); gamma, beta [C].
 // Statistics in Double; batch norm saves its normalized values for the pullback, group norm its statistics.
 
+/// Sums values in place across the replicas that share a global batch (every replica calls it at the same point of the
+/// same pass, with as many values): synchronised batch normalisation's statistics. The trainer makes it from its
+/// communicator; the engine only calls it.
+public struct ReplicaSum: @unchecked Sendable {
+    let body: (UnsafeMutableBufferPointer<Double>) -> Void
+
+    public init(_ body: @escaping (UnsafeMutableBufferPointer<Double>) -> Void) { self.body = body }
+
+    public func callAsFunction(_ values: inout [Double]) { values.withUnsafeMutableBufferPointer { body($0) } }
+}
+
 /// Per-channel batch normalization. In training, uses the batch's mean and (biased) variance and updates
 /// `runningMean`/`runningVariance` in place: `running = momentum * running + (1 - momentum) * batch` (Keras
 /// defaults: momentum 0.99, epsilon 1e-3). In inference, uses the running statistics.
 ///
-/// Pullback (training): `dx = gamma / sigma * (dy - mean(dy) - x_hat * mean(dy * x_hat))`.
+/// With `synchronizing` (training only), the batch is the global one: the channel sums, the centred squares and the
+/// pullback's two sums are summed across replicas (three collectives), so N replicas holding pieces of a batch compute
+/// what one holding all of it does; the gradients of gamma and beta stay this replica's part (the gradient reducer
+/// sums them with the rest).
+///
+/// Pullback (training): `dx = gamma / sigma * (dy - mean(dy) - x_hat * mean(dy * x_hat))`, means over the (global) batch.
 public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, runningMean: Tensor, runningVariance: Tensor,
-                      training: Bool, momentum: Float = 0.99, epsilon: Float = 1e-3) -> Variable {
+                      training: Bool, momentum: Float = 0.99, epsilon: Float = 1e-3, synchronizing replicas: ReplicaSum? = nil) -> Variable {
     guard x.shape.count == 2 || x.shape.count == 4 else { fatalError("batchNorm of \(x.shape)") }
     let (batch, channels) = (x.shape[0], x.shape[1])
     let plane = x.shape.count == 4 ? x.shape[2] * x.shape[3] : 1
-    let reduced = Double(batch * plane)
+    var reduced = Double(batch * plane)
     var mean = [Float](repeating: 0, count: channels)
     var inverseDeviation = [Float](repeating: 0, count: channels)
     let source = x.value.readPointer
     let runningMeanPointer = runningMean.sharedWritePointer, runningVariancePointer = runningVariance.sharedWritePointer
-    for channel in 0..<channels {
-        if training {
-            var total = 0.0, squares = 0.0
+    let replicas = training ? replicas : nil
+    if training {
+        // [sum per channel, values]: summed across replicas, then the squares about the global mean.
+        var totals = [Double](repeating: 0, count: channels + 1)
+        totals[channels] = reduced
+        for channel in 0..<channels {
             for image in 0..<batch {
                 let values = source + (image * channels + channel) * plane
-                for index in 0..<plane { total += Double(values[index]) }
+                for index in 0..<plane { totals[channel] += Double(values[index]) }
             }
-            let average = total / reduced
+        }
+        replicas?(&totals)
+        reduced = totals[channels]
+        let averages = totals.prefix(channels).map { $0 / reduced }
+        var squares = [Double](repeating: 0, count: channels)
+        for channel in 0..<channels {
             for image in 0..<batch {
                 let values = source + (image * channels + channel) * plane
-                for index in 0..<plane { let d = Double(values[index]) - average; squares += d * d }
+                for index in 0..<plane { let d = Double(values[index]) - averages[channel]; squares[channel] += d * d }
             }
-            let variance = squares / reduced
-            mean[channel] = Float(average)
+        }
+        replicas?(&squares)
+        for channel in 0..<channels {
+            let variance = squares[channel] / reduced
+            mean[channel] = Float(averages[channel])
             inverseDeviation[channel] = Float(1 / (variance + Double(epsilon)).squareRoot())
-            runningMeanPointer[channel] = momentum * runningMeanPointer[channel] + (1 - momentum) * Float(average)
+            runningMeanPointer[channel] = momentum * runningMeanPointer[channel] + (1 - momentum) * Float(averages[channel])
             runningVariancePointer[channel] = momentum * runningVariancePointer[channel] + (1 - momentum) * Float(variance)
-        } else {
+        }
+    } else {
+        for channel in 0..<channels {
             mean[channel] = runningMeanPointer[channel]
             inverseDeviation[channel] = 1 / (runningVariancePointer[channel] + epsilon).squareRoot()
         }
@@ -54,27 +83,29 @@ public func batchNorm(_ x: Variable, gamma: Variable, beta: Variable, runningMea
     }
     return Variable.record(output, inputs: [x, gamma, beta]) { gradient in
         let dy = gradient.readPointer, xHat = normalized.readPointer
-        var sumGradient = [Double](repeating: 0, count: channels)
-        var sumGradientXHat = [Double](repeating: 0, count: channels)
+        // [sum of dy per channel, sum of dy * x_hat per channel]
+        var sums = [Double](repeating: 0, count: 2 * channels)
         for image in 0..<batch {
             for channel in 0..<channels {
                 let base = (image * channels + channel) * plane
                 for index in 0..<plane {
-                    sumGradient[channel] += Double(dy[base + index])
-                    sumGradientXHat[channel] += Double(dy[base + index] * xHat[base + index])
+                    sums[channel] += Double(dy[base + index])
+                    sums[channels + channel] += Double(dy[base + index] * xHat[base + index])
                 }
             }
         }
-        if gamma.requiresGradient { gamma.accumulateGradient { for c in 0..<channels { $0[c] += Float(sumGradientXHat[c]) } } }
-        if beta.requiresGradient { beta.accumulateGradient { for c in 0..<channels { $0[c] += Float(sumGradient[c]) } } }
+        let local = sums
+        if gamma.requiresGradient { gamma.accumulateGradient { for c in 0..<channels { $0[c] += Float(local[channels + c]) } } }
+        if beta.requiresGradient { beta.accumulateGradient { for c in 0..<channels { $0[c] += Float(local[c]) } } }
         guard x.requiresGradient else { return }
+        replicas?(&sums)
         x.accumulateGradient { dx in
             for image in 0..<batch {
                 for channel in 0..<channels {
                     let base = (image * channels + channel) * plane
                     let factor = scale[channel] * inverseDeviation[channel]
-                    let meanGradient = Float(sumGradient[channel] / reduced)
-                    let meanGradientXHat = Float(sumGradientXHat[channel] / reduced)
+                    let meanGradient = Float(sums[channel] / reduced)
+                    let meanGradientXHat = Float(sums[channels + channel] / reduced)
                     for index in 0..<plane {
                         if training {
                             dx[base + index] += factor * (dy[base + index] - meanGradient - xHat[base + index] * meanGradientXHat)

@@ -12,8 +12,9 @@ public enum RankAgreement: String, Sendable, Equatable {
     /// The same on every rank by construction (parameters, a moving average of weights, spectral-norm
     /// vectors): compared by the replica check, never averaged.
     case replicated
-    /// Each rank computes its own from its own batches (batch-norm running statistics): averaged across
-    /// ranks when a checkpoint is written, not compared.
+    /// Each rank computes its own from its own batches (batch-norm running statistics with `distributed.batch_norm:
+    /// per_rank`): averaged across ranks when a checkpoint is written, not compared. (Synchronised batch statistics
+    /// make them the same on every rank; the trainer then writes them as they are.)
     case averagedAtCheckpoints
 }
 

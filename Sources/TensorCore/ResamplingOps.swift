@@ -1,33 +1,5 @@
-// Nearest-neighbour upsampling and average pooling (NCHW).
-// Shape legend: x [N, C, H, W]; upsampled [N, C, H*f, W*f]; pooled [N, C, H/k, W/k].
-
-/// Repeats each pixel `factor` times along height and width. Pullback: sums each `factor x factor` block.
-public func upsampleNearest(_ x: Variable, factor: Int) -> Variable {
-    guard x.shape.count == 4, factor >= 1 else { fatalError("upsampleNearest of \(x.shape) by \(factor)") }
-    let (planes, height, width) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
-    let (outHeight, outWidth) = (height * factor, width * factor)
-    let output = Tensor(uninitialized: [x.shape[0], x.shape[1], outHeight, outWidth])
-    let source = x.value.readPointer, destination = output.sharedWritePointer
-    for plane in 0..<planes {
-        for row in 0..<outHeight {
-            let from = source + (plane * height + row / factor) * width
-            let to = destination + (plane * outHeight + row) * outWidth
-            for column in 0..<outWidth { to[column] = from[column / factor] }
-        }
-    }
-    return Variable.record(output, inputs: [x]) { gradient in
-        let upstream = gradient.readPointer
-        x.accumulateGradient { dx in
-            for plane in 0..<planes {
-                for row in 0..<outHeight {
-                    let from = upstream + (plane * outHeight + row) * outWidth
-                    let to = dx + (plane * height + row / factor) * width
-                    for column in 0..<outWidth { to[column / factor] += from[column] }
-                }
-            }
-        }
-    }
-}
+// Average pooling (NCHW); nearest-neighbour upsampling, which runs in any layout, is in `FeatureMapOps.swift`.
+// Shape legend: x [N, C, H, W]; pooled [N, C, H/k, W/k].
 
 /// Mean over non-overlapping `size x size` windows (Keras `AveragePooling2D` with valid padding; leftover rows
 /// and columns are dropped). Pullback: each window's gradient spread evenly over it.

@@ -11,6 +11,8 @@ public struct ForwardContext: Sendable {
     public var step: UInt64
     /// Global index (within the global batch) of this rank's first sample.
     public var firstSample: Int
+    /// Set when batch statistics span the replicas (synchronised batch normalisation); nil: this replica's samples alone.
+    public var batchStatistics: ReplicaSum?
 
     public init(training: Bool, random: CounterRandom = CounterRandom(seed: 0), step: UInt64 = 0, firstSample: Int = 0) {
         self.training = training

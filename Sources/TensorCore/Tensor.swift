@@ -201,6 +201,15 @@ public struct Tensor: @unchecked Sendable {
         return result
     }
 
+    /// Rows `range` along the first axis (samples of a batch), as a view (no copy).
+    public func rows(_ range: Range<Int>) -> Tensor {
+        guard let first = shape.first, range.lowerBound >= 0, range.upperBound <= first else { fatalError("rows \(range) of a tensor of shape \(shape)") }
+        requireStandardLayout()
+        if range == 0..<first { return self }
+        let perRow = shape.dropFirst().reduce(1, *)
+        return Tensor(viewing: storage, offset: offset + range.lowerBound * perRow, shape: [range.count] + shape.dropFirst())
+    }
+
     /// Value at a multi-dimensional index (for tests and small tensors).
     public subscript(_ index: Int...) -> Float {
         get {

@@ -105,39 +105,6 @@ func makeDataset(in folder: String, compressed: Bool) {
         bytes[20] ^= 0xFF  // inside IHDR
         #expect(throws: PNGError.self) { try Image8.decodePNG(bytes) }
     }
-
-    @Test func gridPlacesImagesWithPaddingAndScaling() {
-        let images = Tensor(shape: [3, 1, 2, 2], values: [0, 1, 0.5, 0.25, 1, 1, 1, 1, -1, 0, 0, 0])
-        let grid = imageGrid(images, columns: 2, range: 0...1, padding: 1)
-        #expect(grid.width == 7 && grid.height == 7)
-        #expect(grid.pixels[1 * 7 + 1] == 0 && grid.pixels[1 * 7 + 2] == 255 && grid.pixels[2 * 7 + 1] == 128)
-        #expect(grid.pixels[1 * 7 + 4] == 255)           // second image, top-left
-        #expect(grid.pixels[4 * 7 + 1] == 0)             // third image clamps -1 to 0
-        #expect(grid.pixels[0] == 32 && grid.pixels[4 * 7 + 4] == 32)  // border and empty cell
-    }
-}
-
-@Suite struct ChartTests {
-    @Test func panelsHoldTheirCurvesAndLabels() throws {
-        let rising = ChartSeries(name: "loss", points: (0..<100).map { (Double($0), Double($0 * $0)) })
-        let single = ChartSeries(name: "eval fid", points: [(40, 12.5)])
-        let image = lineCharts([rising, single, ChartSeries(name: "empty", points: [])], width: 320, panelHeight: 100)
-        #expect(image.width == 320 && image.height == 200 && image.channels == 3)
-        let decoded = try Image8.decodePNG(image.pngData())
-        #expect(decoded == image)
-        func bluePixels(rows: Range<Int>) -> Int {
-            rows.reduce(0) { count, row in
-                count + (0..<320).filter { column in
-                    let offset = (row * 320 + column) * 3
-                    return image.pixels[offset] == 31 && image.pixels[offset + 1] == 100 && image.pixels[offset + 2] == 200
-                }.count
-            }
-        }
-        // The rising curve spans its panel; the single point is drawn as a visible mark.
-        #expect(bluePixels(rows: 0..<100) >= 320 - 60 - 12)  // at least one pixel per column of the plot
-        #expect(bluePixels(rows: 100..<200) == 9)
-        #expect(format(1234567) == "1234567" && format(0.000123456) == "0.0001235")
-    }
 }
 
 /// Crafted IDX files (issue 19, case 6): each refused with one line naming the file, before anything of the
@@ -187,28 +154,4 @@ func peakResidentBytes() -> Int {
     let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
     return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-}
-@Suite struct CaptionedGridTests {
-    /// Two 2x3 images at scale 4 with captions: each image pixel is a 4x4 block below its caption, on white.
-    @Test func imagesAreScaledUnderTheirCaptions() {
-        let pixels: [UInt8] = [0, 50, 100, 150, 200, 250] + [10, 10, 10, 10, 10, 10]
-        let grid = captionedGrid(pixels, imageHeight: 2, imageWidth: 3, columns: 2, scale: 4, title: "t", captions: ["0.0", "1.0"])
-        #expect(grid.channels == 3)
-        func pixel(_ x: Int, _ y: Int) -> UInt8 { grid.pixels[(y * grid.width + x) * 3] }
-        // Find the first image's top-left corner: the first black pixel below the title and captions.
-        let top = 12 + (14 + 12) + (14 + 6), left = (grid.width - (12 + 12 + 6 + 12 + 12)) / 2 + 12
-        #expect(pixel(left, top) == 0 && pixel(left + 3, top + 3) == 0 && pixel(left + 4, top) == 50 && pixel(left + 11, top + 7) == 250)
-        #expect(pixel(left - 1, top) == 255 && pixel(left + 12, top) == 255)  // white space between images
-        // The captions are drawn above the images (dark pixels in the caption band), the title above them.
-        let captionBand = (top - 20)..<(top - 6), titleBand = 12..<26
-        #expect(captionBand.contains { y in (0..<grid.width).contains { pixel($0, y) < 100 } })
-        #expect(titleBand.contains { y in (0..<grid.width).contains { pixel($0, y) < 100 } })
-    }
-
-    @Test func aWiderGapSetsColumnsApart() {
-        let pixels = [UInt8](repeating: 0, count: 3 * 4)
-        let plain = captionedGrid(pixels, imageHeight: 2, imageWidth: 2, columns: 3, scale: 3)
-        let apart = captionedGrid(pixels, imageHeight: 2, imageWidth: 2, columns: 3, scale: 3, widerGapAfterColumns: [0, 1])
-        #expect(plain.width == 12 + 3 * 6 + 2 * 6 + 12 && apart.width == plain.width + 2 * 30 && plain.height == 12 + 6 + 12)
-    }
 }

@@ -29,6 +29,17 @@ func batchRequest(threads: Int = 1) -> BatchRequest {
         #expect(try qsubScript(batchRequest(threads: 2)) == golden("qsub-vae-2x4-threads2.sh"))
     }
 
+    /// With a module (`--module`) both scripts load it, reading /etc/profile first when the batch shell has no `module`
+    /// command, and run the gentrain it puts on PATH (scripts/install-test.sh runs such a script with the real Lmod).
+    @Test func scriptsLoadTheModuleTheyAreGiven() throws {
+        var request = batchRequest()
+        request.module = "gentrain/0.1.0"
+        #expect(try sbatchScript(request) == golden("sbatch-vae-2x4-module.sh"))
+        #expect(try qsubScript(request) == golden("qsub-vae-2x4-module.sh"))
+        request.module = "gentrain 0.1.0"
+        #expect { try sbatchScript(request) } throws: { "\($0)".contains("--module 'gentrain 0.1.0'") }
+    }
+
     @Test func badResourcesAreRefused() {
         var request = batchRequest()
         request.time = "two hours"

@@ -15,6 +15,11 @@ func oneParameterGroup(_ values: [Float], gradients: [Float]) -> ParameterGroup 
     return group
 }
 
+/// `x` converted to `layout` as a graph op (its gradient converted back), so checks can feed a channel-blocked map.
+func converted(_ x: Variable, to layout: TensorLayout) -> Variable {
+    Variable.recordLayoutAware(x.value.converted(to: layout), inputs: [x]) { x.accumulateGradient($0) }
+}
+
 /// Largest absolute difference between two equally shaped tensors.
 func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
     #expect(a.shape == b.shape)

@@ -104,11 +104,6 @@ import Testing
 
 /// The layout-aware group normalization (with SiLU) against its naive twin, across layouts and thread counts.
 @Suite struct GroupNormLayoutTests {
-    /// `x` converted to `layout` as a graph op (its gradient converted back), so checks can feed a blocked tensor.
-    func converted(_ x: Variable, to layout: TensorLayout) -> Variable {
-        Variable.recordLayoutAware(x.value.converted(to: layout), inputs: [x]) { x.accumulateGradient($0) }
-    }
-
     static let layouts: [TensorLayout] = [.standard, .channelBlocked(8), .channelBlocked(16)]
 
     @Test(arguments: layouts, [NormalizedActivation.identity, .silu])
