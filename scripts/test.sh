@@ -17,6 +17,9 @@ swift test --skip-build "$@" 2>&1 | tee "$log"
 count=$(sed -n 's/.*Test run with \([0-9]*\) tests\{0,1\} .* passed.*/\1/p' "$log" | tail -1)
 [ -n "$count" ] || { echo "no passing Swift Testing run found" >&2; exit 1; }
 
+# The scaling model's fitting and prediction (docs/scaling.md) against known answers: the standard library only, < 1 s.
+python3 scripts/scaling_model.py --self-test
+
 # The export check against PyTorch (installs torch's CPU build, safetensors and numpy into a venv under ~/.cache).
 export_check="skipped (a filtered run)"
 if [ $# -eq 0 ]; then

@@ -27,18 +27,10 @@ mpi_timeout=${TWO_NODE_TIMEOUT:-300}
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# Removes the namespaces, the bridge and any leftover veth ends; kills what still runs inside the
-# namespaces (only our own test hosts). Errors are ignored: parts may not exist.
-teardown_network() {
-  local n pid
-  for n in 1 2; do
-    for pid in $(ip netns pids "n$n" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-    ip netns del "n$n" 2>/dev/null || true
-    ip link del "veth-n$n" 2>/dev/null || true      # left in the root namespace if setup stopped early
-    ip link del "veth-n$n-br" 2>/dev/null || true
-  done
-  ip link del br-gt 2>/dev/null || true
-}
+# shellcheck source=scripts/namespace-nodes.sh
+. "$repo/scripts/namespace-nodes.sh"
+# Removes the namespaces, the bridge and any leftover veth ends; kills what still runs inside the namespaces.
+teardown_network() { namespace_nodes_down n br-gt 2; }
 
 [ "$(id -u)" -eq 0 ] || fail "must run as root (creates network namespaces)"
 command -v flock >/dev/null || fail "flock not found"
@@ -83,44 +75,10 @@ rm -rf "${TMPDIR:-/tmp}"/gentrain-two-nodes.?????? 2>/dev/null || true
 tmp=$(mktemp -d -t gentrain-two-nodes.XXXXXX)
 
 # --- network: two hosts on a private bridge (addresses from docs: /work/shared/CLUSTER.md) ---
-for n in 1 2; do
-  ip netns add "n$n"
-  ip link add "veth-n$n" type veth peer name "veth-n$n-br"
-  ip link set "veth-n$n" netns "n$n"
-  ip -n "n$n" addr add "10.250.0.$n/24" dev "veth-n$n"
-  ip -n "n$n" link set lo up
-  ip -n "n$n" link set "veth-n$n" up
-done
-ip link add br-gt type bridge
-ip addr add 10.250.0.254/24 dev br-gt
-for n in 1 2; do
-  ip link set "veth-n$n-br" master br-gt
-  ip link set "veth-n$n-br" up
-done
-ip link set br-gt up
-
-# Wait (bounded) until both links have carrier and the bridge forwards on both ports: an Open MPI daemon
-# that cannot reach mpirun at start-up is never reported, and mpirun waits for it forever.
-network_ready() {
-  local n
-  for n in 1 2; do
-    ip -n "n$n" link show "veth-n$n" | grep -q LOWER_UP || return 1
-    [ "$(cat "/sys/class/net/veth-n$n-br/brport/state" 2>/dev/null)" = 3 ] || return 1
-  done
-  ip link show br-gt | grep -q LOWER_UP
-}
-for _ in $(seq 100); do network_ready && break; sleep 0.1; done
-network_ready || fail "the test network did not come up within 10 s"
-
+namespace_nodes_up n br-gt 10.250.0 2 || fail "the test network did not come up within 10 s"
 # Launch agent used instead of ssh: `agent HOST CMD...` runs CMD (joined, as ssh does) inside HOST.
 agent=$tmp/netns-agent
-cat >"$agent" <<'EOF'
-#!/bin/sh
-host=$1
-shift
-exec ip netns exec "$host" sh -c "$*"
-EOF
-chmod +x "$agent"
+namespace_launch_agent "$agent"
 
 hostfile=$tmp/hostfile
 printf 'n1 slots=1\nn2 slots=1\n' >"$hostfile"

@@ -46,6 +46,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Alternating rounds of 1 rank and --ranks ranks.") var rounds = 2
     @Option(help: "Gradient bucket size (MB) with --ranks.") var bucketMb = 4.0
     @Option(help: """
+        allreduce: floats in the reduced buffer, comma-separated for a message-size sweep (one JSON line per size; \
+        default: the course GAN's two groups, 2444418).
+        """) var floats: String?
+    @Option(help: """
         Convolution algorithms, comma-separated (onednn, im2col; default $GENTRAIN_CONVOLUTION or onednn). With two or \
         more, steps alternate between them in one process and each is reported with its step-by-step ratio to the first.
         """) var convolution: String?
@@ -105,11 +109,16 @@ struct Bench: ParsableCommand {
         let trainable = description.make(ModelConfiguration(schema: description.schema, seed: 0, sampleShape: dataset.sampleShape, batchSize: batch))
         let stepBatch = description.stepBatch(globalBatch: batch, datasetCount: dataset.count)
         var generator = SeededGenerator(seed: 0)
+        // What a data-parallel step would sum across ranks, call by call (the scaling model's messages): recorded, not sent.
+        var reducedFloats: [Int] = [], reducedDoubles: [Int] = []
         func step(_ index: Int) throws {
             let indices = benchedSamples(description, datasetCount: dataset.count, generator: &generator)
             let images = dataset.batch(indices, scaling: trainable.scaling)
+            let record = index == 0
             let context = StepContext(forward: ForwardContext(training: true, random: CounterRandom(seed: 0), step: UInt64(index)),
-                                      globalBatch: stepBatch)
+                                      globalBatch: stepBatch, rank: 0, worldSize: 1,
+                                      reduceGradients: { if record { reducedFloats.append($0.parameterCount) } },
+                                      reduceSum: { if record { reducedDoubles.append($0.count) } })
             _ = try trainable.trainStep(TrainingBatch(images: images, labels: dataset.labels(indices)), context: context)
         }
         let algorithms = try convolutionAlgorithms()
@@ -139,6 +148,7 @@ struct Bench: ParsableCommand {
                 "img_s": round2(Double(stepBatch) / medianTime * 1000), "gflop_step": round2(gflop),
                 "gflops_achieved": round2(gflop / medianTime * 1000), "peak_rss_mb": round2(peakResidentMegabytes()),
                 "blas_core": BLASThreads.coreName, "convolution": algorithm.rawValue,
+                "reduced_floats": reducedFloats, "reduced_doubles": reducedDoubles,
             ]
             // Each step against the first algorithm's step next to it: above 1 means slower than the first.
             let pairedRatio = median(zip(times[position], times[0]).map { $0 / $1 })

@@ -19,10 +19,12 @@ extension Bench {
         let binary = InstalledFiles.runningExecutable
         var childEnvironment = environment
         if getuid() == 0 { childEnvironment.merge(["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"]) { $1 } }
-        func measure(_ worldSize: Int) throws -> [String: Any] {
+        /// Every JSON line of one mpirun (one per message size for an allreduce sweep).
+        func measureLines(_ worldSize: Int) throws -> [[String: Any]] {
             let arguments = ["-n", "\(worldSize)", "--bind-to", "none", "--oversubscribe", binary, "bench", subjectName, "--in-world", "--json",
                              "--batch", "\(batch)", "--steps", "\(steps)", "--warmup", "\(warmup)", "--threads", "\(threads)",
                              "--bucket-mb", "\(bucketMb)", "--data", data] + (classes.map { ["--classes", $0] } ?? [])
+                + (floats.map { ["--floats", $0] } ?? [])
             let process = Process(), pipe = Pipe()
             process.executableURL = URL(fileURLWithPath: mpirun)
             process.arguments = arguments
@@ -31,33 +33,46 @@ extension Bench {
             try process.run()
             let output = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            guard process.terminationStatus == 0,
-                  let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-                  let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            let lines = String(decoding: output, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("{") }
+            let objects = try lines.compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            guard process.terminationStatus == 0, !objects.isEmpty else {
                 throw ValidationError("the \(worldSize)-rank benchmark failed (exit \(process.terminationStatus))")
             }
-            return object
+            return objects
         }
-        let subject = try subject
-        var singles: [[String: Any]] = [], multiples: [[String: Any]] = []
-        for _ in 0..<max(rounds, 1) {
-            if subject != .allreduce { singles.append(try measure(1)) }
-            multiples.append(try measure(ranks))
-        }
+        func measure(_ worldSize: Int) throws -> [String: Any] { try measureLines(worldSize).last! }
         func medianOf(_ runs: [[String: Any]], _ key: String) -> Double { median(runs.compactMap { ($0[key] as? NSNumber)?.doubleValue }) }
-        var result = multiples.last!
+        let subject = try subject
         if subject == .allreduce {
-            for key in ["bare_gb_s", "reducer_gb_s", "reducer_vs_bare", "bare_ms", "reducer_ms"] { result[key] = round2(medianOf(multiples, key)) }
-            result["rounds"] = max(rounds, 1)
-            if json {
-                print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
-            } else {
-                print(String(format: "all-reduce of %@ floats on %d ranks, medians of %d rounds: reducer (%.1f MB buckets) %.2f GB/s, "
-                             + "one bare MPI_Allreduce %.2f GB/s: %.0f%%", "\(result["floats"] ?? "?")", ranks, max(rounds, 1), bucketMb,
-                             medianOf(multiples, "reducer_gb_s"), medianOf(multiples, "bare_gb_s"), 100 * medianOf(multiples, "reducer_vs_bare")))
+            // Round by round, one line per message size; then the medians of each size's rounds.
+            var sizes: [[[String: Any]]] = []
+            for _ in 0..<max(rounds, 1) {
+                for (position, line) in try measureLines(ranks).enumerated() {
+                    if position == sizes.count { sizes.append([]) }
+                    sizes[position].append(line)
+                }
+            }
+            for runs in sizes {
+                var result = runs.last!
+                for key in ["bare_gb_s", "reducer_gb_s", "reducer_vs_bare", "bare_ms", "reducer_ms"] { result[key] = round2(medianOf(runs, key)) }
+                for key in ["bare_us", "reducer_us"] { result[key] = (medianOf(runs, key) * 10).rounded() / 10 }
+                result["rounds"] = max(rounds, 1)
+                if json {
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+                } else {
+                    print(String(format: "all-reduce of %@ floats on %d ranks, medians of %d rounds: reducer (%.1f MB buckets) %.2f GB/s, "
+                                 + "one bare MPI_Allreduce %.2f GB/s: %.0f%%", "\(result["floats"] ?? "?")", ranks, max(rounds, 1), bucketMb,
+                                 medianOf(runs, "reducer_gb_s"), medianOf(runs, "bare_gb_s"), 100 * medianOf(runs, "reducer_vs_bare")))
+                }
             }
             return
         }
+        var singles: [[String: Any]] = [], multiples: [[String: Any]] = []
+        for _ in 0..<max(rounds, 1) {
+            singles.append(try measure(1))
+            multiples.append(try measure(ranks))
+        }
+        var result = multiples.last!
         let (one, many) = (medianOf(singles, "img_s"), medianOf(multiples, "img_s"))
         result["img_s"] = round2(many)
         result["img_s_1rank"] = round2(one)
@@ -122,40 +137,57 @@ extension Bench {
         }
     }
 
-    /// The reducer (buckets of --bucket-mb) against one bare MPI_Allreduce of the same buffer: the course GAN's
-    /// two groups' size (2.44 M floats), median of --steps, algorithm bandwidth (bytes / time).
-    func benchAllReduce() throws {
-        try runOnWorld("bench") { communicator in
-            let group = ParameterGroup(name: "bench", seed: 0)
-            let floats = 1_923_073 + 521_345
-            _ = group.register("buffer", initial: Tensor(repeating: 1e-3, shape: [floats]))
-            let reducer = GradientReducer(communicator: communicator, bucketMegabytes: bucketMb, watchdog: nil)
-            var bareTimes: [Double] = [], reducerTimes: [Double] = []
-            for round in 0..<(warmup + steps) {
-                try communicator.barrier()
-                var start = DispatchTime.now().uptimeNanoseconds
-                try communicator.allReduceSum(group.gradients.pointer, count: floats)
-                var bare = [Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9]
-                try communicator.barrier()
-                start = DispatchTime.now().uptimeNanoseconds
-                try reducer.reduce(group, step: round)
-                var bucketed = [Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9]
-                try communicator.allReduceMaximum(&bare, count: 1)
-                try communicator.allReduceMaximum(&bucketed, count: 1)
-                if round >= warmup {
-                    bareTimes.append(bare[0])
-                    reducerTimes.append(bucketed[0])
-                }
+    /// The message sizes `--floats` names (default: the course GAN's two groups, 2.44 M floats).
+    func allReduceSizes() throws -> [Int] {
+        guard let floats else { return [1_923_073 + 521_345] }
+        return try floats.split(separator: ",").map { text in
+            guard let size = Int(text.trimmingCharacters(in: .whitespaces)), size > 0 else {
+                throw ValidationError("--floats: '\(text)' is not a positive number of floats")
             }
-            guard communicator.rank == 0 else { return }
-            let bytes = Double(floats * 4)
-            let result: [String: Any] = [
-                "framework": "gentrain", "model": "allreduce", "ranks": communicator.size, "floats": floats, "bucket_mb": bucketMb,
-                "bare_ms": round2(median(bareTimes) * 1000), "reducer_ms": round2(median(reducerTimes) * 1000),
-                "bare_gb_s": round2(bytes / median(bareTimes) / 1e9), "reducer_gb_s": round2(bytes / median(reducerTimes) / 1e9),
-                "reducer_vs_bare": round2(median(bareTimes) / median(reducerTimes)),
-            ]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+            return size
         }
+    }
+
+    /// The reducer (buckets of --bucket-mb) against one bare MPI_Allreduce of the same buffer, for each size of
+    /// `--floats`: median of --steps, algorithm bandwidth (bytes / time); one JSON line per size.
+    func benchAllReduce() throws {
+        let sizes = try allReduceSizes()
+        try runOnWorld("bench") { communicator in
+            for floats in sizes { try benchAllReduce(floats: floats, communicator: communicator) }
+        }
+    }
+
+    /// One message size: both timed --steps times after --warmup, each the slowest rank's time from a common barrier.
+    private func benchAllReduce(floats: Int, communicator: Communicator) throws {
+        let group = ParameterGroup(name: "bench", seed: 0)
+        _ = group.register("buffer", initial: Tensor(repeating: 1e-3, shape: [floats]))
+        let reducer = GradientReducer(communicator: communicator, bucketMegabytes: bucketMb, watchdog: nil)
+        var bareTimes: [Double] = [], reducerTimes: [Double] = []
+        for round in 0..<(warmup + steps) {
+            try communicator.barrier()
+            var start = DispatchTime.now().uptimeNanoseconds
+            try communicator.allReduceSum(group.gradients.pointer, count: floats)
+            var bare = [Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9]
+            try communicator.barrier()
+            start = DispatchTime.now().uptimeNanoseconds
+            try reducer.reduce(group, step: round)
+            var bucketed = [Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9]
+            try communicator.allReduceMaximum(&bare, count: 1)
+            try communicator.allReduceMaximum(&bucketed, count: 1)
+            if round >= warmup {
+                bareTimes.append(bare[0])
+                reducerTimes.append(bucketed[0])
+            }
+        }
+        guard communicator.rank == 0 else { return }
+        let bytes = Double(floats * 4)
+        let result: [String: Any] = [
+            "framework": "gentrain", "model": "allreduce", "ranks": communicator.size, "floats": floats, "bucket_mb": bucketMb,
+            "bare_ms": round2(median(bareTimes) * 1000), "reducer_ms": round2(median(reducerTimes) * 1000),
+            "bare_gb_s": round2(bytes / median(bareTimes) / 1e9), "reducer_gb_s": round2(bytes / median(reducerTimes) / 1e9),
+            "reducer_vs_bare": round2(median(bareTimes) / median(reducerTimes)),
+            "bare_us": (median(bareTimes) * 1e7).rounded() / 10, "reducer_us": (median(reducerTimes) * 1e7).rounded() / 10,
+        ]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
     }
 }

@@ -93,5 +93,28 @@ func mpirun(ranks: Int) -> (path: String, arguments: [String], environment: [Str
                              environment: environment)
         #expect(reduce.status == 0, "\(reduce.output)")
         #expect(reduce.output.contains("\"reducer_gb_s\"") && reduce.output.contains("\"bare_gb_s\""))
+        // A message-size sweep: one line per size, in the order given, each timed by the reducer and the bare call.
+        let sweep = try run(gentrainExecutable().path, ["bench", "allreduce", "--ranks", "2", "--rounds", "1", "--steps", "2", "--warmup", "0",
+                                                        "--floats", "1000,300000", "--bucket-mb", "1", "--json"], environment: environment)
+        #expect(sweep.status == 0, "\(sweep.output)")
+        let sizes = try sweep.output.split(separator: "\n").filter { $0.hasPrefix("{") }.map { line in
+            try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        #expect(sizes.map { $0["floats"] as? Int } == [1000, 300_000])
+        #expect(sizes.allSatisfy { ($0["bare_us"] as? Double ?? 0) > 0 && ($0["reducer_us"] as? Double ?? 0) > 0 })
+        let refused = try run(gentrainExecutable().path, ["bench", "allreduce", "--floats", "1000,x"], environment: environment)
+        #expect(refused.status != 0 && refused.output.contains("--floats: 'x' is not a positive number of floats"))
+    }
+
+    /// A one-process step bench lists what a data-parallel step would sum across ranks, call by call (the scaling
+    /// model's messages): the DCGAN's discriminator after its real and its fake half, then its generator.
+    @Test func benchListsTheReducedMessagesOfAStep() throws {
+        let result = try run(gentrainExecutable().path, ["bench", "dcgan", "--steps", "1", "--warmup", "0", "--batch", "4", "--json"])
+        #expect(result.status == 0, "\(result.output)")
+        let line = try #require(result.output.split(separator: "\n").last { $0.hasPrefix("{") })
+        let report = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let reduced = try #require(report["reduced_floats"] as? [Int])
+        #expect(reduced == [521_345, 521_345, 1_923_073], "\(reduced)")
+        #expect(report["reduced_doubles"] is [Int])
     }
 }
