@@ -193,21 +193,26 @@ shape none
 run_phase "$allreduce" shm
 
 # The measurements file, then the fit, the check and the predictions.
-python3 - "$output" "$compute" "$allreduce" "$bucket_mb" "${SCALING_SKIP_COMPUTE:-0}" <<'PYTHON'
+python3 - "$output" "$compute" "$allreduce" "$bucket_mb" "${SCALING_SKIP_COMPUTE:-0}" "$repo/scripts" <<'PYTHON'
 import json, platform, sys, time
-output, compute, allreduce, bucket_mb, skip = sys.argv[1:]
+output, compute, allreduce, bucket_mb, skip, scripts = sys.argv[1:]
+sys.path.insert(0, scripts)
+from scaling_model import compact
 previous = json.load(open(output)) if skip == "1" else {}
+compute_lines, groups = compact([] if skip == "1" else [json.loads(l) for l in open(compute)],
+                                [json.loads(l) for l in open(allreduce)])
 measured = {
     "date": time.strftime("%Y-%m-%d"),
     "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
     "kernel": platform.release(),
     "bucket_mb": float(bucket_mb),
-    "compute": previous["compute"] if skip == "1" else [json.loads(l) for l in open(compute)],
-    "allreduce": [json.loads(l) for l in open(allreduce)],
+    "compute": previous["compute"] if skip == "1" else compute_lines,
+    "allreduce": groups,
 }
-with open(output, "w") as f:
-    json.dump(measured, f, indent=1, sort_keys=True)
-    f.write("\n")
+with open(output, "w") as f:  # one entry a line: a few KB, diffable
+    f.write("{\n" + ",\n".join(f"{json.dumps(k)}: " + (
+        "[\n" + ",\n".join(json.dumps(e, sort_keys=True) for e in v) + "\n]" if isinstance(v, list) else json.dumps(v))
+        for k, v in measured.items()) + "\n}\n")
 PYTHON
 echo "== measurements in $output"
 python3 "$repo/scripts/scaling_model.py" "$output"

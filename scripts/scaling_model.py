@@ -148,8 +148,30 @@ def weak(model, p, link):
 
 # MARK: - measurements
 
+COMPUTE_FIELDS = ["model", "batch", "threads", "steps", "convolution", "ms_median", "ms_min", "ms_max", "gflop_step",
+                  "reduced_floats", "reduced_doubles"]
+
+
+def compact(compute_lines, allreduce_lines):
+    """The measurements file's two lists from scaling.sh's JSON lines: a compute line's fields the model uses, and per
+    (transport, link, algorithm, ranks) one entry with the sweep's sizes and times in columns."""
+    compute = [{k: line[k] for k in COMPUTE_FIELDS if k in line} for line in compute_lines]
+    groups = {}
+    for entry in allreduce_lines:
+        r = entry["result"]
+        key = (entry["transport"], entry["link"], entry["algorithm"], r["ranks"])
+        group = groups.setdefault(key, {"transport": key[0], "link": key[1], "algorithm": key[2], "ranks": key[3],
+                                        "bucket_mb": r["bucket_mb"], "floats": [], "bare_us": [], "reducer_us": []})
+        for field in ("floats", "bare_us", "reducer_us"):
+            group[field].append(r[field])
+    return compute, list(groups.values())
+
+
 def load(path):
-    measured = json.load(open(path))
+    try:
+        measured = json.load(open(path))
+    except (OSError, ValueError) as error:
+        sys.exit(f"{path}: not a measurements file of scripts/scaling.sh ({error})")
     bucket_floats = int(measured["bucket_mb"] * 1_048_576) // 4
     models = {}
     for line in measured["compute"]:
@@ -162,9 +184,11 @@ def load(path):
         model["whole_dataset"] = len(batches) == 1 and max(batches) > 1000
         model["strong_batch"] = max(batches) if model["whole_dataset"] else STRONG_BATCH
     sweeps = {}
-    for entry in measured["allreduce"]:
-        key = (entry["transport"], entry["link"], entry["algorithm"])
-        sweeps.setdefault(key, {}).setdefault(entry["result"]["ranks"], []).append(entry["result"])
+    for group in measured["allreduce"]:
+        key = (group["transport"], group["link"], group["algorithm"])
+        sweeps.setdefault(key, {})[group["ranks"]] = [
+            {"floats": n, "bare_us": bare, "reducer_us": reducer, "ranks": group["ranks"], "bucket_mb": group["bucket_mb"]}
+            for n, bare, reducer in zip(group["floats"], group["bare_us"], group["reducer_us"])]
     fits = {}  # (transport, link, algorithm): (alpha, beta, h)
     for key, by_ranks in sweeps.items():
         lines = by_ranks.get(2, [])
@@ -216,9 +240,11 @@ def markdown(path):
     out.append("| --- | --- | ---: | ---: | --- |")
     for name, m in models.items():
         points = ", ".join(f"{b}: {ms:.1f}" for b, ms in sorted(m["points"]))
-        calls = " + ".join(f"{n:,}" for n in m["reduced_floats"]) or "0"
+        def listed(counts):  # a few calls one by one, many as their number and total
+            return " + ".join(f"{n:,}" for n in counts) if len(counts) <= 6 else f"{len(counts)} calls, {sum(counts):,} in all"
+        calls = listed(m["reduced_floats"]) or "0"
         if m["reduced_doubles"]:
-            calls += " floats; doubles " + " + ".join(f"{n:,}" for n in m["reduced_doubles"])
+            calls += " floats; doubles: " + listed(m["reduced_doubles"])
         out.append(f"| {name} | {points} | {m['c0']:.2f} | {m['c1']:.3f} | {calls} |")
     out.append(f"\n### All-reduce constants (bare MPI_Allreduce, ring forced: alpha from <= {SMALL_FLOATS:,} floats and "
                f"beta from >= {LARGE_FLOATS:,} floats on 2 nodes; h from 3 and 4 nodes)\n")
@@ -297,7 +323,10 @@ def markdown(path):
 
 def update(document, text):
     begin, end = "<!-- scaling_model.py: begin -->", "<!-- scaling_model.py: end -->"
-    content = open(document).read()
+    try:
+        content = open(document).read()
+    except OSError as error:
+        sys.exit(f"{document}: cannot read it ({error.strerror})")
     if begin not in content or end not in content:
         sys.exit(f"{document}: no '{begin}' ... '{end}' markers")
     head, rest = content.split(begin, 1)
@@ -337,6 +366,13 @@ def self_test():
     # The step summary: one small all-reduce of 8 (7 + 2 p) bytes, the only communication of a model without gradients.
     quiet = {"c0": 0.0, "c1": 1.0, "reduced_floats": [], "reduced_doubles": [], "strong_batch": 128}
     assert abs(step_ms(quiet, 4, 1, {"alpha": 5.0, "beta": 100.0, "bucket_floats": 4})[1] - 2 * (5 + 8 * 15 / 100) / 1000) < 1e-12
+    # The measurements file's columns: two sizes of one run in one entry, per-call fields dropped.
+    line = {"transport": "tcp", "link": "none", "algorithm": "ring"}
+    results = [dict(line, result={"floats": n, "ranks": 2, "bucket_mb": 4, "bare_us": t, "reducer_us": t + 1, "bare_ms": 0})
+               for n, t in ((64, 40.0), (1024, 60.0))]
+    compute, groups = compact([{"model": "rbm", "batch": 16, "ms_median": 1.4, "img_s": 11000}], results)
+    assert compute == [{"model": "rbm", "batch": 16, "ms_median": 1.4}]
+    assert groups == [dict(line, ranks=2, bucket_mb=4, floats=[64, 1024], bare_us=[40.0, 60.0], reducer_us=[41.0, 61.0])]
     # Compute: a line through three batch sizes; one batch size (EM on the whole data) is per image only.
     assert fit_compute([(16, 10.0), (64, 34.0), (128, 66.0)]) == (2.0, 0.5)
     assert fit_compute([(60000, 120.0), (60000, 120.0)]) == (0.0, 0.002)
