@@ -38,14 +38,17 @@ struct Sample: ParsableCommand {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard columns >= 1 else { throw ValidationError("--columns must be at least 1") }
         guard output != nil || npy != nil || trajectory != nil else { throw ValidationError("give --output FILE.png and/or --npy FILE.npy") }
-        if let sampler, !["ddpm", "ddim"].contains(sampler) { throw ValidationError("--sampler is ddpm or ddim, not '\(sampler)'") }
+        if let sampler, DiffusionSampler.Kind(rawValue: sampler) == nil {
+            throw ValidationError("--sampler is \(DiffusionSampler.Kind.allCases.map(\.rawValue).joined(separator: " or ")), not '\(sampler)'")
+        }
         if let variance, DiffusionSampler.Variance(rawValue: variance) == nil {
             throw ValidationError("--variance is beta or posterior, not '\(variance)'")
         }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let eta, !(0...1).contains(eta) { throw ValidationError("--eta must lie in 0...1") }
-        if sampler == "ddpm", steps != nil || eta != nil { throw ValidationError("--steps and --eta are DDIM's: give --sampler ddim") }
-        if sampler == "ddim", variance != nil { throw ValidationError("--variance is DDPM's: give --sampler ddpm") }
+        let kind = sampler.flatMap(DiffusionSampler.Kind.init(rawValue:))
+        if kind == .ddpm, steps != nil || eta != nil { throw ValidationError("--steps and --eta are DDIM's: give --sampler ddim") }
+        if kind == .ddim, variance != nil { throw ValidationError("--variance is DDPM's: give --sampler ddpm") }
         if interpolate != nil, diffusionOptionGiven { throw ValidationError("--interpolate draws no diffusion samples: leave out --sampler, --steps, --eta, --variance, --trajectory") }
         if interpolate != nil, interpolationIndices() == nil { throw ValidationError("--interpolate takes two test image indices, e.g. 3,17") }
     }
@@ -72,13 +75,13 @@ struct Sample: ParsableCommand {
 
     /// The sampler the options choose for a diffusion model of `timesteps` levels (nil: the job's).
     func diffusionSampler(timesteps: Int) throws -> DiffusionSampler? {
-        switch sampler {
-        case "ddpm": return .ancestral(variance: DiffusionSampler.Variance(rawValue: variance ?? "beta")!)
-        case "ddim":
+        switch sampler.flatMap(DiffusionSampler.Kind.init(rawValue:)) {
+        case .ddpm: return .ancestral(variance: DiffusionSampler.Variance(rawValue: variance ?? "beta")!)
+        case .ddim:
             let steps = steps ?? 50
             guard steps <= timesteps else { throw ValidationError("--steps \(steps): the model has only \(timesteps) noise levels") }
             return .implicit(steps: steps, eta: eta ?? 0)
-        default:
+        case nil:
             guard steps == nil, eta == nil, variance == nil else { throw ValidationError("--steps, --eta and --variance need --sampler ddpm or ddim") }
             return nil
         }

@@ -91,6 +91,14 @@ public struct NoiseSchedule: Sendable, Equatable {
 
 /// How the reverse process runs from x_T to x_0.
 public enum DiffusionSampler: Sendable, Equatable, CustomStringConvertible {
+    /// The samplers by the names `gentrain sample --sampler` takes.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Ancestral sampling over all T steps.
+        case ddpm
+        /// DDIM over a subset of the steps.
+        case ddim
+    }
+
     /// The variance of an ancestral step.
     public enum Variance: String, Sendable, CaseIterable {
         /// sigma_t^2 = beta_t.

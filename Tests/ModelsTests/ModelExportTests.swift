@@ -41,7 +41,9 @@ import Testing
                 let isNormalised = group.stateEntries.contains { $0.name == (components + ["u"]).joined(separator: ".") }
                 if last == "weight" && entry.name.hasSuffix(".kernel") && isNormalised { last = "weight_orig" }
                 // A gamma without a beta beside it is not a normalisation's scale but self-attention's own parameter `gamma`.
-                let hasBeta = group.entries.contains { $0.name == (components + ["beta"]).joined(separator: ".") }
+                // (The beside-ness holds among parameters, and among state: a moving average's `ema.` copies.)
+                let beta = (components + ["beta"]).joined(separator: ".")
+                let hasBeta = group.entries.contains { $0.name == beta } || group.stateEntries.contains { $0.name == beta }
                 if entry.name.hasSuffix(".gamma") && !hasBeta { last = "gamma" }
                 let exportedName = (model.groups.count > 1 ? [group.name] : []) + components + [last]
                 let array = try #require(byName[exportedName.joined(separator: ".")], "\(name): \(entry.name) is not exported")
