@@ -142,10 +142,11 @@ func metricLines(_ output: String) -> Int {
         #expect(a.groups == b.groups)
         // The resumed run appends to the metrics of the first part instead of replacing them.
         let metrics = try String(contentsOfFile: interrupted + "/metrics.jsonl", encoding: .utf8)
-        let steps = metrics.split(separator: "\n").compactMap {
-            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["step"] as? Int
-        }
+        // (Step records only: each part of the run also ends with its straggler report, an `"event": "ranks"` record.)
+        let records = metrics.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let steps = records.filter { $0["event"] == nil }.compactMap { $0["step"] as? Int }
         #expect(steps == [1, 2, 3, 4], "\(metrics)")
+        #expect(records.filter { $0["event"] as? String == "ranks" }.compactMap { $0["step"] as? Int } == [2, 4], "\(metrics)")
         // Resuming the interrupted run on 3 ranks continues it with the same numbers, up to rounding.
         let third = runFolder("third")
         try FileManager.default.createDirectory(atPath: third + "/checkpoints", withIntermediateDirectories: true)
