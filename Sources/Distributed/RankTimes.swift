@@ -92,3 +92,29 @@ struct RankTimes {
         return (lines, record)
     }
 }
+
+extension Trainer {
+    /// The straggler report (every rank calls it): rank 0 logs it and records it in metrics.jsonl.
+    func reportRankTimes(_ times: RankTimes, step: Int, metrics: JSONLinesWriter?) throws {
+        guard let (lines, record) = try times.report(watchdog: watchdog, communicator: communicator, step: step) else { return }
+        for line in lines { log(line) }
+        self.record(record, in: metrics)
+    }
+}
+
+/// The first error of a collective run inside the engine's passes, where nothing can throw: the trainer rethrows it
+/// after the step.
+final class FailedCollective {
+    private var error: (any Error)?
+
+    func record(_ error: any Error) {
+        if self.error == nil { self.error = error }
+    }
+
+    func rethrow() throws {
+        if let error {
+            self.error = nil
+            throw error
+        }
+    }
+}

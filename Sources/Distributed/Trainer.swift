@@ -237,13 +237,6 @@ public final class Trainer {
         return .finished
     }
 
-    /// The straggler report (every rank calls it): rank 0 logs it and records it in metrics.jsonl.
-    func reportRankTimes(_ times: RankTimes, step: Int, metrics: JSONLinesWriter?) throws {
-        guard let (lines, record) = try times.report(watchdog: watchdog, communicator: communicator, step: step) else { return }
-        for line in lines { log(line) }
-        self.record(record, in: metrics)
-    }
-
     /// The first `count` images of the job's test split (its class filter applied), in the model's pixel scaling.
     func heldOutExamples(count: Int) throws -> Tensor {
         let test = try ImageDataset.load(folder: job.dataPath, split: .test)
@@ -396,21 +389,4 @@ func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     var hash: UInt64 = 0xCBF2_9CE4_8422_2325
     for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
     return hash
-}
-
-/// The first error of a collective run inside the engine's passes, where nothing can throw: the trainer rethrows it
-/// after the step.
-final class FailedCollective {
-    private var error: (any Error)?
-
-    func record(_ error: any Error) {
-        if self.error == nil { self.error = error }
-    }
-
-    func rethrow() throws {
-        if let error {
-            self.error = nil
-            throw error
-        }
-    }
 }

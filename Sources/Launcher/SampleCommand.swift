@@ -22,10 +22,10 @@ struct Sample: ParsableCommand {
     @Option(help: "Write the samples (or the strip) as a .npy of uint8 [N, 28, 28], quantized as the metrics quantize them.") var npy: String?
     @Option(help: "Images per row of the grid.") var columns = 10
     @Option(help: "I,J: the 11-step latent interpolation between test images I and J (models that encode images).") var interpolate: String?
-    @Option(help: "Diffusion models: ddpm (ancestral, all T steps) or ddim (default: the job's evaluation sampler).") var sampler: String?
+    @Option(help: "Diffusion models: \(DiffusionSampler.Kind.ancestral.rawValue) (ancestral, all T steps) or \(DiffusionSampler.Kind.implicit.rawValue) (default: the job's evaluation sampler).") var sampler: String?
     @Option(help: "Diffusion models: DDIM steps (default 50).") var steps: Int?
     @Option(help: "Diffusion models: DDIM's eta, 0 (deterministic) ... 1 (default 0).") var eta: Double?
-    @Option(help: "Diffusion models: sigma_t^2 of --sampler ddpm, beta or posterior (default beta).") var variance: String?
+    @Option(help: "Diffusion models: sigma_t^2 of --sampler \(DiffusionSampler.Kind.ancestral.rawValue), beta or posterior (default beta).") var variance: String?
     @Option(help: "Diffusion models: also write the denoising trajectory of the first 4 samples (x_t at 10 levels) as a PNG.") var trajectory: String?
 
     /// Samples drawn per forward pass, at global indices that are multiples of it: the passes a one-rank `gentrain eval`
@@ -39,7 +39,7 @@ struct Sample: ParsableCommand {
         guard columns >= 1 else { throw ValidationError("--columns must be at least 1") }
         guard output != nil || npy != nil || trajectory != nil else { throw ValidationError("give --output FILE.png and/or --npy FILE.npy") }
         if let sampler, DiffusionSampler.Kind(rawValue: sampler) == nil {
-            throw ValidationError("--sampler is \(DiffusionSampler.Kind.allCases.map(\.rawValue).joined(separator: " or ")), not '\(sampler)'")
+            throw ValidationError("--sampler is \(samplerNames), not '\(sampler)'")
         }
         if let variance, DiffusionSampler.Variance(rawValue: variance) == nil {
             throw ValidationError("--variance is beta or posterior, not '\(variance)'")
@@ -47,8 +47,8 @@ struct Sample: ParsableCommand {
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let eta, !(0...1).contains(eta) { throw ValidationError("--eta must lie in 0...1") }
         let kind = sampler.flatMap(DiffusionSampler.Kind.init(rawValue:))
-        if kind == .ddpm, steps != nil || eta != nil { throw ValidationError("--steps and --eta are DDIM's: give --sampler ddim") }
-        if kind == .ddim, variance != nil { throw ValidationError("--variance is DDPM's: give --sampler ddpm") }
+        if kind == .ancestral, steps != nil || eta != nil { throw ValidationError("--steps and --eta are DDIM's: give --sampler \(DiffusionSampler.Kind.implicit.rawValue)") }
+        if kind == .implicit, variance != nil { throw ValidationError("--variance is DDPM's: give --sampler \(DiffusionSampler.Kind.ancestral.rawValue)") }
         if interpolate != nil, diffusionOptionGiven { throw ValidationError("--interpolate draws no diffusion samples: leave out --sampler, --steps, --eta, --variance, --trajectory") }
         if interpolate != nil, interpolationIndices() == nil { throw ValidationError("--interpolate takes two test image indices, e.g. 3,17") }
     }
@@ -71,18 +71,20 @@ struct Sample: ParsableCommand {
         }
     }
 
+    var samplerNames: String { DiffusionSampler.Kind.allCases.map(\.rawValue).joined(separator: " or ") }
+
     var diffusionOptionGiven: Bool { sampler != nil || steps != nil || eta != nil || variance != nil || trajectory != nil }
 
     /// The sampler the options choose for a diffusion model of `timesteps` levels (nil: the job's).
     func diffusionSampler(timesteps: Int) throws -> DiffusionSampler? {
         switch sampler.flatMap(DiffusionSampler.Kind.init(rawValue:)) {
-        case .ddpm: return .ancestral(variance: DiffusionSampler.Variance(rawValue: variance ?? "beta")!)
-        case .ddim:
+        case .ancestral: return .ancestral(variance: DiffusionSampler.Variance(rawValue: variance ?? "beta")!)
+        case .implicit:
             let steps = steps ?? 50
             guard steps <= timesteps else { throw ValidationError("--steps \(steps): the model has only \(timesteps) noise levels") }
             return .implicit(steps: steps, eta: eta ?? 0)
         case nil:
-            guard steps == nil, eta == nil, variance == nil else { throw ValidationError("--steps, --eta and --variance need --sampler ddpm or ddim") }
+            guard steps == nil, eta == nil, variance == nil else { throw ValidationError("--steps, --eta and --variance need --sampler \(samplerNames)") }
             return nil
         }
     }

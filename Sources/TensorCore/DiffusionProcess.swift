@@ -93,10 +93,10 @@ public struct NoiseSchedule: Sendable, Equatable {
 public enum DiffusionSampler: Sendable, Equatable, CustomStringConvertible {
     /// The samplers by the names `gentrain sample --sampler` takes.
     public enum Kind: String, Sendable, CaseIterable {
-        /// Ancestral sampling over all T steps.
-        case ddpm
-        /// DDIM over a subset of the steps.
-        case ddim
+        /// Ancestral sampling over all T steps (`ddpm`).
+        case ancestral = "ddpm"
+        /// DDIM over a subset of the steps (`ddim`).
+        case implicit = "ddim"
     }
 
     /// The variance of an ancestral step.
